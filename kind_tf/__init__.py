@@ -1,0 +1,6 @@
+"""kind_tf: a faithful TensorFlow 2 / Keras 3 port of KinD (Zhang, Zhang & Guo, ACM MM 2019)."""
+
+import os
+
+# Keep TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) off the console.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,16 @@
+"""KinD: train_adjustment (placeholder until its issue lands)."""
+
+from absl import flags
+
+from kind_tf import cli
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    print("train_adjustment.py: not implemented yet")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,16 @@
+"""KinD: train_restoration (placeholder until its issue lands)."""
+
+from absl import flags
+
+from kind_tf import cli
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    print("train_restoration.py: not implemented yet")
+
+
+if __name__ == "__main__":
+    cli.run(main)
