@@ -1,0 +1,38 @@
+"""Tests for kind_tf.cli: user errors are one line on stderr with exit code 2."""
+
+import subprocess
+import sys
+
+from conftest import REPO_ROOT
+
+SCRIPT = """
+from kind_tf import cli
+from kind_tf.errors import UserError
+
+def main(argv):
+    print(cli.configure_device())
+    raise UserError("flag --data_dir: folder 'x' does not exist")
+
+cli.run(main)
+"""
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, *args], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+
+
+def test_user_error_is_one_line_exit_2():
+    result = _run()
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: flag --data_dir: folder 'x' does not exist"
+    )
+    assert result.stdout.strip() in ("CPU",) or result.stdout.startswith("GPU")
+
+
+def test_allow_tf32_flag_is_defined():
+    assert _run("--allow_tf32").returncode == 2
+    assert "Unknown command line flag" in _run("--no_such_flag").stderr
