@@ -1,16 +1,18 @@
-"""KinD: train_restoration (placeholder until its issue lands)."""
+"""Trains KinD's reflectance restoration net (stage 2), as the authors'
+reflectance_restoration_net_train.py.
+
+Usage: python train_restoration.py [--data_dir LOLdataset] [--ckpt_dir checkpoint] [--epochs N] ...
+(see --help). Re-running resumes from the latest checkpoint.
+"""
 
 from absl import flags
 
-from kind_tf import cli
+from kind_tf import cli, stages, training
 
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-    del argv
-    print("train_restoration.py: not implemented yet")
-
+training.define_flags(default_epochs=1000)
+# --help lists the shared flags with the script's own.
+flags.adopt_module_key_flags(training)
+flags.adopt_module_key_flags(cli)
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(training.stage_main(stages.restoration_stage, stages.RESTORATION_ORIGINAL))

@@ -1,10 +1,12 @@
-"""Image loading and LOL-style pair discovery, with the original's normalization."""
+"""Image loading, LOL-style pair discovery and the training patch pipeline, as the original."""
 
 import os
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
+from kind_tf import outputs
 from kind_tf.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -46,6 +48,20 @@ def list_images(folder):
     return [os.path.join(folder, name) for name in names]
 
 
+def image_paths(source, flag="--input"):
+    """The images named by `source`: the file itself, or the images of folder `source`."""
+    if os.path.isdir(source):
+        paths = list_images(source)
+        if not paths:
+            raise UserError(
+                f"{flag} folder '{source}' holds no images ({', '.join(IMAGE_EXTENSIONS)})"
+            )
+        return paths
+    if os.path.isfile(source):
+        return [source]
+    raise UserError(f"{flag} '{source}' is neither a photo nor a folder")
+
+
 def list_pairs(split_dir):
     """[(low_path, high_path), ...] of a LOL split folder holding `low/` and `high/`.
 
@@ -71,3 +87,119 @@ def list_pairs(split_dir):
             f"low/ and high/: {shown}"
         )
     return [(low[name], high[name]) for name in sorted(low)]
+
+
+def check_patch_fits(path, shape, patch_size):
+    """Raises `UserError` when image `path` of `shape` (H, W, ...) cannot hold a patch."""
+    height, width = shape[:2]
+    if height < patch_size or width < patch_size:
+        raise UserError(
+            f"image '{path}' is {width}x{height}, smaller than the {patch_size}x{patch_size} "
+            "training patch: lower --patch_size or remove the image"
+        )
+
+
+def load_pair(low_path, high_path, patch_size):
+    """A training pair as the original loads it, checked to be equal-sized and patch-sized."""
+    low, high = load_image(low_path), load_image(high_path)
+    if low.shape != high.shape:
+        raise UserError(
+            f"'{low_path}' is {low.shape[1]}x{low.shape[0]} but its partner '{high_path}' is "
+            f"{high.shape[1]}x{high.shape[0]}: a pair must have one size"
+        )
+    check_patch_fits(low_path, low.shape, patch_size)
+    return low, high
+
+
+def side_by_side(*images):
+    """The images, batch/channel axes of size 1 squeezed, concatenated left to right."""
+    return np.concatenate([np.squeeze(np.asarray(image)) for image in images], axis=1)
+
+
+def save_images(path, *images):
+    """The original `save_images`: squeezed images side by side, `uint8(clip(x * 255))`, PNG.
+
+    Like the original, values are truncated, not rounded. The file is written whole or not at
+    all (`outputs.write_png`).
+    """
+    outputs.write_png(path, np.clip(side_by_side(*images) * 255.0, 0, 255.0).astype("uint8"))
+
+
+def augment(image, mode):
+    """The original `data_augmentation` on a (H, W, C) tensor, `mode` in 0..7 (a tensor).
+
+    Mode m is a counter-clockwise rotation by (m // 2) * 90 degrees followed, for odd m, by an
+    up-down flip: 0 identity, 1 flipud, 2 rot90, 3 flipud(rot90), ..., 7 flipud(rot90 k=3).
+    """
+    rotated = tf.image.rot90(image, k=mode // 2)
+    return tf.cond(mode % 2 == 1, lambda: tf.reverse(rotated, axis=[0]), lambda: rotated)
+
+
+def _padded_stack(images):
+    """(N, H_max, W_max, C) float32 array of `images` (zero padding at the bottom/right)."""
+    height = max(image.shape[0] for image in images)
+    width = max(image.shape[1] for image in images)
+    stack = np.zeros((len(images), height, width, images[0].shape[2]), np.float32)
+    for index, image in enumerate(images):
+        stack[index, : image.shape[0], : image.shape[1]] = image
+    return stack
+
+
+def patch_dataset(
+    images, patch_size, batch_size, seed, to_example, modes=8, reshuffle=True, first_patch=0
+):
+    """The original scripts' patch sampling as an infinite, prefetching `tf.data` pipeline.
+
+    `images` is a list of (H, W, C) float32 arrays, each holding every input of one training
+    pair stacked on the channel axis (e.g. low and high, 6 channels), so that both images of a
+    pair get the same crop and the same flip/rotation. Patch k of the stream comes from the
+    next image of a cyclic pass over `images`; as in the original, the first pass goes in
+    order and, when `reshuffle`, every later pass in a new random order. Each patch has a
+    uniform random position (`random.randint(0, h - patch_size)`) and a uniform `augment`
+    mode in [0, `modes`).
+
+    `to_example(patch, seed)` turns a (patch, patch, C) tensor into the example dict the train
+    step takes; `seed` is a stateless-random seed for per-patch randomness of its own.
+    Everything is stateless-random from `seed` and the patch number, so `first_patch` resumes
+    the stream exactly where a run that trained on `first_patch` patches left off.
+    """
+    count = len(images)
+    sizes = tf.constant([image.shape[:2] for image in images], tf.int32)
+    # A CPU variable, not a constant: tf.data would copy a captured constant into the
+    # pipeline's graph (the whole training set); a variable is captured by reference.
+    with tf.device("/CPU:0"):
+        store = tf.Variable(_padded_stack(images), trainable=False, name="training_images")
+    order_seed, patch_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.constant([seed, 0], tf.int64), num=2)
+    )
+
+    def pass_order(pass_number):
+        if not reshuffle:
+            return tf.range(count)
+        shuffled = tf.random.experimental.stateless_shuffle(
+            tf.range(count), seed=tf.random.experimental.stateless_fold_in(order_seed, pass_number)
+        )
+        return tf.where(pass_number == 0, tf.range(count), shuffled)
+
+    def sample(patch_number):
+        image_id = pass_order(patch_number // count)[patch_number % count]
+        seeds = tf.random.experimental.stateless_split(
+            tf.random.experimental.stateless_fold_in(patch_seed, patch_number), num=4
+        )
+        height, width = sizes[image_id][0], sizes[image_id][1]
+        top = tf.random.stateless_uniform(
+            [], seeds[0], maxval=height - patch_size + 1, dtype=tf.int32
+        )
+        left = tf.random.stateless_uniform(
+            [], seeds[1], maxval=width - patch_size + 1, dtype=tf.int32
+        )
+        mode = tf.random.stateless_uniform([], seeds[2], maxval=modes, dtype=tf.int32)
+        patch = store[image_id, top : top + patch_size, left : left + patch_size]
+        return to_example(augment(patch, mode), seeds[3])
+
+    return (
+        tf.data.Dataset.counter(first_patch)
+        .map(sample, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )

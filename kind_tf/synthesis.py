@@ -15,10 +15,9 @@ import os
 
 import numpy as np
 from absl import flags
-from PIL import Image
 
 from kind_tf import cli, data
-from kind_tf.errors import UserError
+from kind_tf.outputs import write_png
 
 
 def darken_and_add_noise(
@@ -47,12 +46,6 @@ def darken_and_add_noise(
     return np.round(np.clip(noisy, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def write_png(path, image):  # TODO(integration): use the shared atomic writer.
-    tmp = path + ".tmp"
-    Image.fromarray(image).save(tmp, "png")
-    os.replace(tmp, path)
-
-
 def write_pair(split_dir, name, high, low):
     """Writes `high` and `low` (uint8 RGB) as `<split_dir>/{high,low}/<name>.png`."""
     for folder, image in (("high", high), ("low", low)):
@@ -79,15 +72,7 @@ def _define_flags():
 
 def main(argv):
     del argv
-    source = flags.FLAGS.input
-    if os.path.isdir(source):
-        paths = data.list_images(source)
-    elif os.path.isfile(source):
-        paths = [source]
-    else:
-        raise UserError(f"--input '{source}' is neither a photo nor a folder")
-    if not paths:
-        raise UserError(f"--input folder '{source}' holds no images ({', '.join(data.IMAGE_EXTENSIONS)})")
+    paths = data.image_paths(flags.FLAGS.input)
     count = synthesize_folder(paths, flags.FLAGS.output_dir, flags.FLAGS.seed)
     print(f"wrote {count} low/high pairs to {flags.FLAGS.output_dir}")
 

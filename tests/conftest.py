@@ -12,6 +12,16 @@ REFERENCE = os.path.join(SHARED, "kind_reference")
 LOL = os.path.join(SHARED, "LOLdataset")
 
 
+def skimage_ssim(image, reference, channel_axis=-1):
+    """scikit-image's SSIM with the Wang et al. settings: the independent check of ours."""
+    from skimage.metrics import structural_similarity
+
+    return structural_similarity(
+        image, reference, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+        data_range=255, channel_axis=channel_axis,
+    )
+
+
 def _require(path, what):
     if not os.path.isdir(path):
         pytest.skip(f"{what} not found at {path} (it lives in ../shared beside the checkout)")
@@ -42,3 +52,25 @@ def reference_checkpoint(reference_dir):
 def lol_dir():
     """`../shared/LOLdataset`: eval15 and a 41-pair subset of our485."""
     return _require(LOL, "LOL dataset")
+
+
+@pytest.fixture(scope="session")
+def reference_ckpt_root(reference_dir, tmp_path_factory):
+    """A checkpoint root in the layout the scripts read (`checkpoints.NET_FOLDERS`): the
+    authors' decom and adjust weights and the seeded random restoration weights, linked."""
+    root = tmp_path_factory.mktemp("reference_ckpt")
+    for folder, source in (
+        ("decom_net_train", "decom_net_train"),
+        ("Restoration_net_train", "restoration_random_seeded"),
+        ("illumination_adjust_net_train", "illumination_adjust_net_train"),
+    ):
+        os.symlink(os.path.join(reference_dir, "checkpoint", source), root / folder)
+    return str(root)
+
+
+@pytest.fixture(scope="session")
+def reference_nets(reference_ckpt_root):
+    """(decom, restoration, adjust) fp32 nets loaded from `reference_ckpt_root`."""
+    from kind_tf import pipeline
+
+    return pipeline.load_nets(reference_ckpt_root)

@@ -1,0 +1,241 @@
+"""Benchmarks of enhancement: latency of one 600x400 image, bf16 cost, 12-megapixel memory.
+
+Usage: python bench/bench_enhance.py [--ckpt DIR] [--lol_dir ../shared/LOLdataset]
+       [--runs 7] [--sections latency,quality,memory]
+
+- latency: median seconds to enhance eval15 low/1.png (600x400), fp32 and bf16: our one
+  compiled call (nets + post-processing), our file-to-file CLI path, and, measured in the same
+  run, the original's TF1 structure (a tf.compat.v1 graph of the same ops, three session runs
+  and the numpy/scikit-image post-processing), built from the same checkpoints.
+- quality: eval15 PSNR/SSIM (GT-ratio protocol) with fp32 and with bf16 nets.
+- memory: peak RSS and time for a 12-megapixel (4000x3000) photo, untiled and tiled, each in a
+  fresh process.
+
+Without --ckpt it uses the reference checkpoints of ../shared/kind_reference (authors' decom
+and adjust weights, seeded random restoration weights: quality numbers are then those of an
+untrained restoration net; only the fp32/bf16 difference means something).
+"""
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from kind_tf import checkpoints, data, enhance, evaluation, pipeline, runtime  # noqa: E402
+
+FLAGS = flags.FLAGS
+REFERENCE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                         "shared", "kind_reference"))
+PHOTO_12MP = (3000, 4000)  # height, width
+
+
+def link_reference_checkpoints(root):
+    """Makes `root` a checkpoint root: the reference checkpoints under the scripts' names."""
+    for folder, source in (("decom_net_train", "decom_net_train"),
+                           ("Restoration_net_train", "restoration_random_seeded"),
+                           ("illumination_adjust_net_train", "illumination_adjust_net_train")):
+        os.symlink(os.path.abspath(os.path.join(REFERENCE, "checkpoint", source)),
+                   os.path.join(root, folder))
+    return root
+
+
+def seconds(function, runs):
+    """(median, min) seconds of `runs` calls after a warm-up (tracing, oneDNN primitives)."""
+    function()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times)
+
+
+# The original layers in the order `original_step.py`'s builders create their variables.
+ORIGINAL_LAYERS = {
+    "DecomNet": ["g_conv1_1", "g_conv2_1", "g_conv3_1", "g_up_1", "g_conv8_1", "g_up_2",
+                 "g_conv9_1", "g_conv10", "l_conv1_2", "l_conv1_4"],
+    "Restoration_net": [f"de_conv{level}_{k}" for level in range(1, 6) for k in (1, 2)] + [
+        layer for level in range(6, 10)
+        for layer in (f"up_{level}", f"de_conv{level}_1", f"de_conv{level}_2")] + ["de_conv10"],
+    "Illumination_adjust_net": ["en_conv_1", "en_conv_2", "en_conv_3", "en_conv_4"],
+}
+
+
+def original_tf1_worker(ckpt, image_path, runs, output_path):
+    """The original evaluate.py's structure: TF1 graph, three session runs, numpy/skimage
+    post-processing. Prints JSON timings and saves the output to `output_path`."""
+    import original_step  # Disables eager execution: this runs in its own process.
+    from skimage import color, filters
+
+    v1 = original_step.v1
+    image, r_in, i_in, ratio_in = (v1.placeholder("float32", [None, None, None, c])
+                                   for c in (3, 3, 1, 1))
+    decom_r, decom_i = original_step.decom_net(image)
+    restored = original_step.restoration_net(r_in, i_in)
+    adjusted = original_step.adjust_net(i_in, ratio_in)
+    session = v1.Session()
+    session.run(v1.global_variables_initializer())
+    readers = {scope: tf.train.load_checkpoint(os.path.join(ckpt, folder))
+               for scope, folder in checkpoints.NET_FOLDERS.items()}
+    stored = [(readers[scope], f"{scope}/{layer}/{kind}")
+              for scope, layers in ORIGINAL_LAYERS.items() for layer in layers
+              for kind in (("weights",) if "up_" in layer else ("weights", "biases"))]
+    variables = v1.global_variables()
+    assert len(variables) == len(stored), (len(variables), len(stored))
+    for variable, (reader, name) in zip(variables, stored):
+        variable.load(reader.get_tensor(name), session)  # Shape-checked by TF.
+    low = data.load_image(image_path)[None]
+
+    def nets():
+        r, i = session.run([decom_r, decom_i], {image: low})
+        restoration_r = session.run(restored, {r_in: r, i_in: i})
+        ratio_map = np.ones(i.shape) * 5.0
+        return r, i, restoration_r, session.run(adjusted, {i_in: i, ratio_in: ratio_map})
+
+    outputs = nets()
+
+    def postprocess():
+        r, i, restoration_r, adjust_i = outputs
+        r_gray_gaussion = filters.gaussian(color.rgb2gray(np.squeeze(r)), 3)
+        low_i = np.minimum((r_gray_gaussion * 2) ** 0.5, 1)[None, :, :, None]
+        return i * low + (1 - i) * (restoration_r * low_i * adjust_i)
+
+    np.save(output_path, postprocess())
+    print(json.dumps({"nets": seconds(nets, runs), "postprocess": seconds(postprocess, runs)}))
+
+
+def memory_worker(ckpt, photo, tile):
+    """Enhances `photo` in this fresh process; prints JSON seconds and peak RSS in GiB."""
+    nets = pipeline.load_nets(ckpt)
+    with tempfile.TemporaryDirectory() as output_dir:
+        start = time.perf_counter()
+        enhance.enhance_file(photo, nets, output_dir, 5.0, tile=tile)
+        seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    print(json.dumps({"seconds": seconds, "peak_rss_gib": peak}))
+
+
+def run_worker(*args):
+    result = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"worker {args} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def latency(ckpt, image_path, runs):
+    low = data.load_image(image_path)[None]
+    nets = {precision: pipeline.load_nets(ckpt, precision) for precision in pipeline.PRECISIONS}
+
+    def compiled_call(precision):
+        return seconds(lambda: pipeline.enhance(low, *nets[precision], 5.0).numpy(), runs)
+
+    rows = {}
+    for precision in pipeline.PRECISIONS:
+        rows[f"ours {precision}: one compiled call"] = compiled_call(precision)
+        with tempfile.TemporaryDirectory() as output_dir:
+            rows[f"ours {precision}: file to file"] = seconds(
+                lambda: enhance.enhance_file(image_path, nets[precision], output_dir, 5.0), runs)
+    ours = pipeline.enhance(low, *nets["fp32"], 5.0).numpy()
+    with tempfile.TemporaryDirectory() as folder:
+        original_output = os.path.join(folder, "original.npy")
+        original = run_worker("--worker=original", f"--ckpt={ckpt}", f"--runs={runs}",
+                              f"--output={original_output}")
+        difference = np.abs(np.load(original_output) - ours).max()
+    rows["original TF1 graph: 3 session runs"] = original["nets"]
+    rows["original: numpy/skimage post-processing"] = original["postprocess"]
+    # Again after the original, so that load from other processes hits both alike.
+    rows["ours fp32: one compiled call, again"] = compiled_call("fp32")
+    print(f"  {'':<44}{'median':>8}{'min':>8}")
+    for name, (median, fastest) in rows.items():
+        print(f"  {name:<44}{median:8.3f}{fastest:8.3f} s")
+    fp32 = statistics.mean(rows[f"ours fp32: one compiled call{again}"][0]
+                           for again in ("", ", again"))
+    bf16 = rows["ours bf16: one compiled call"][0]
+    baseline = original["nets"][0] + original["postprocess"][0]
+    print(f"  medians: original total / ours fp32 (mean of both) {baseline / fp32:.2f}x; "
+          f"ours fp32 / ours bf16 {fp32 / bf16:.2f}x")
+    print(f"  max abs diff, original-structure output vs ours: {difference:.1e}")
+
+
+def quality(ckpt, lol_dir):
+    """eval15 means per precision, with the restoration net and without it (R_low * L_adj)."""
+    for restored in (True, False):
+        results = {}
+        for precision in pipeline.PRECISIONS:
+            decom, restoration, adjust = pipeline.load_nets(ckpt, precision)
+            if not restored:
+                restoration = lambda inputs: inputs[0]  # noqa: E731 (R_low passed through)
+            with tempfile.TemporaryDirectory() as output_dir:
+                results[precision] = evaluation.evaluate(
+                    (decom, restoration, adjust), os.path.join(lol_dir, "eval15"), output_dir,
+                    verbose=0)["mean"]
+            mean = results[precision]
+            print(f"  {'with' if restored else 'without'} restoration net, {precision}: "
+                  f"PSNR {mean['psnr']:.3f}  SSIM {mean['ssim']:.4f}  "
+                  f"SSIM gray {mean['ssim_gray']:.4f}")
+        print(f"    bf16 - fp32: PSNR {results['bf16']['psnr'] - results['fp32']['psnr']:+.3f} dB, "
+              f"SSIM {results['bf16']['ssim'] - results['fp32']['ssim']:+.4f}")
+
+
+def memory(ckpt, image_path):
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as folder:
+        photo = os.path.join(folder, "photo_12mp.jpg")
+        height, width = PHOTO_12MP
+        Image.open(image_path).resize((width, height), Image.Resampling.BICUBIC).save(
+            photo, quality=95)
+        for tile in (0, 1024):
+            result = run_worker("--worker=memory", f"--ckpt={ckpt}", f"--photo={photo}",
+                                f"--tile={tile}")
+            label = "untiled" if tile == 0 else f"--tile {tile}"
+            print(f"  {width}x{height} {label:<12} peak RSS {result['peak_rss_gib']:5.1f} GiB, "
+                  f"{result['seconds']:6.1f} s")
+
+
+def main(argv):
+    del argv
+    with tempfile.TemporaryDirectory() as folder:
+        run_sections(FLAGS.ckpt or link_reference_checkpoints(folder))
+
+
+def run_sections(ckpt):
+    image_path = os.path.join(FLAGS.lol_dir, "eval15", "low", "1.png")
+    if FLAGS.worker == "original":
+        return original_tf1_worker(ckpt, image_path, FLAGS.runs, FLAGS.output)
+    if FLAGS.worker == "memory":
+        return memory_worker(ckpt, FLAGS.photo, FLAGS.tile)
+    print(f"device: {runtime.configure()}; checkpoint root: {ckpt}")
+    sections = FLAGS.sections
+    if "latency" in sections:
+        print(f"latency, {image_path} (600x400), median of {FLAGS.runs}:")
+        latency(ckpt, image_path, FLAGS.runs)
+    if "quality" in sections:
+        print("quality, eval15, GT-ratio protocol:")
+        quality(ckpt, FLAGS.lol_dir)
+    if "memory" in sections:
+        print("memory, 12-megapixel photo (eval15 low/1.png upscaled), fp32, fresh process each:")
+        memory(ckpt, image_path)
+
+
+if __name__ == "__main__":
+    flags.DEFINE_string("ckpt", None, "Checkpoint root (default: the reference checkpoints).")
+    flags.DEFINE_string("lol_dir", os.path.join(os.path.dirname(REFERENCE), "LOLdataset"),
+                        "LOL dataset folder (holding eval15/).")
+    flags.DEFINE_integer("runs", 7, "Timed runs per measurement (median reported).")
+    flags.DEFINE_list("sections", ["latency", "quality", "memory"], "What to measure.")
+    flags.DEFINE_enum("worker", None, ["original", "memory"], "Internal: subprocess role.")
+    flags.DEFINE_string("photo", None, "Internal: the memory worker's photo.")
+    flags.DEFINE_string("output", None, "Internal: where the original worker saves its output.")
+    flags.DEFINE_integer("tile", 0, "Internal: the memory worker's --tile.")
+    app.run(main)

@@ -1,0 +1,155 @@
+"""Training speed: seconds per train step of each stage, and a whole `train_decom.py` run.
+
+Each number is compared with the original measured in the same sitting (`original_step.py`:
+the authors' TF1 graphs fed from Python, run in a subprocess), because this machine's speed
+drifts; the README's reference timings of the original are printed too.
+
+Step times run the real loop (`training.StageTrainer.fit` on the `data.patch_dataset`
+pipeline) on 41 random 400x600 training images, after a warm-up epoch: the best epoch time
+divided by its steps (the best of repeated runs filters out other load on the machine). The script run times `train_decom.py` from process start, as the
+original's `decomposition_net_train.py` was timed: 100 epochs on the 41 pairs of
+../shared/LOLdataset, --save_every 100 (so one checkpoint and the 30 eval15 samples at the end;
+the original saves a checkpoint every epoch and no samples before epoch 200).
+
+    .venv/bin/python bench/bench_train.py                  # step times, all nets
+    .venv/bin/python bench/bench_train.py --script         # plus the whole-script run
+"""
+
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from kind_tf import data, runtime, stages, training  # noqa: E402
+from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet  # noqa: E402
+
+flags.DEFINE_integer("epochs", 3, "Timed epochs per setting (after one warm-up epoch).")
+flags.DEFINE_integer("rounds", 3, "Alternating rounds of ours and the original; best kept.")
+flags.DEFINE_list("nets", ["decom", "adjust", "restoration"], "Which nets to time.")
+flags.DEFINE_bool("script", False, "Also time train_decom.py for --script_epochs epochs.")
+flags.DEFINE_integer("script_epochs", 100, "Epochs of the whole-script run.")
+FLAGS = flags.FLAGS
+
+# (net, batch, patch) -> (timed steps per epoch, the original's README timing in seconds).
+SETTINGS = {
+    "decom": [((10, 48), 20, 0.068)],
+    "adjust": [((10, 48), 20, 0.014)],
+    "restoration": [((10, 48), 10, None), ((4, 48), 10, 0.105), ((4, 384), 2, 2.42)],
+}
+# The README's time for decomposition_net_train.py: 100 epochs on 41 pairs, from process start.
+README_SCRIPT_SECONDS = 33.0
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _stage(name, rng):
+    """Stage `name` on 41 random 400x600 training images, without samples."""
+
+    def images(channels):
+        return [rng.random((400, 600, channels), dtype=np.float32) for _ in range(41)]
+
+    no_samples = lambda predict, epoch: []  # noqa: E731
+    if name == "decom":
+        return training.Stage(DecomNet, stages.decom_batch_loss, stages.DECOM_TERMS, images(6),
+                              stages.decom_example, no_samples)
+    if name == "adjust":
+        return training.Stage(IllumAdjustNet, stages.adjust_batch_loss, stages.ADJUST_TERMS,
+                              images(2), stages.adjustment_example, no_samples, 7, False)
+    return training.Stage(RestorationNet, stages.restoration_batch_loss,
+                          stages.RESTORATION_TERMS, images(7), stages.restoration_example,
+                          no_samples)
+
+
+class _EpochTimes(keras.callbacks.Callback):
+    """Records the wall time of every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def step_seconds(name, batch_size, patch_size, steps):
+    """Best seconds per train step of stage `name` over the timed epochs (the real loop)."""
+    stage = _stage(name, np.random.default_rng(0))
+    keras.utils.set_random_seed(0)
+    trainer = training.StageTrainer(stage.build_net(), stage.loss, stage.term_names)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-4))
+    dataset = data.patch_dataset(stage.images, patch_size, batch_size, 0, stage.to_example,
+                                 modes=stage.augment_modes, reshuffle=stage.reshuffle)
+    epoch_times = _EpochTimes()
+    trainer.fit(dataset, epochs=FLAGS.epochs + 1, steps_per_epoch=steps,
+                callbacks=[epoch_times], shuffle=False, verbose=0)
+    return min(epoch_times.times[1:]) / steps  # The first epoch traces the step.
+
+
+def _wall_seconds(command):
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return time.perf_counter() - start
+
+
+def original_step_seconds(name, batch_size, patch_size, steps):
+    """The original's best seconds per step over --epochs runs of `steps`, now (subprocess)."""
+    result = subprocess.run(
+        [sys.executable, os.path.join(HERE, "original_step.py"), name, str(batch_size),
+         str(patch_size), str(steps), str(FLAGS.epochs)],
+        check=True, capture_output=True, text=True,
+    )
+    return float(result.stdout.split()[-1])
+
+
+def script_seconds(epochs):
+    """Wall seconds from process start of ours and of the original decom script, same data."""
+    data_dir = os.path.join(os.path.dirname(ROOT), "shared", "LOLdataset")
+    with tempfile.TemporaryDirectory() as work:
+        ours = _wall_seconds([
+            sys.executable, os.path.join(ROOT, "train_decom.py"), f"--data_dir={data_dir}",
+            f"--epochs={epochs}", "--save_every=100", f"--ckpt_dir={work}/checkpoint",
+            f"--sample_dir={work}/samples", f"--log_dir={work}/logs"])
+        original = _wall_seconds([
+            sys.executable, os.path.join(HERE, "original_step.py"), "script", data_dir,
+            str(epochs), f"{work}/original"])
+    return ours, original
+
+
+def main(argv):
+    del argv
+    print(f"device: {runtime.configure()}, load average {os.getloadavg()[0]:.2f}; best of "
+          f"{FLAGS.rounds} alternating rounds")
+    for name in FLAGS.nets:
+        for (batch_size, patch_size), steps, readme in SETTINGS[name]:
+            ours, original = math.inf, math.inf
+            for _ in range(FLAGS.rounds):
+                ours = min(ours, step_seconds(name, batch_size, patch_size, steps))
+                original = min(original, original_step_seconds(name, batch_size, patch_size, steps))
+            note = f", README {readme:.3f} s" if readme else ""
+            print(f"{name:12s} batch {batch_size:2d} patch {patch_size:3d}: {ours:.4f} s/step, "
+                  f"original now {original:.4f} s ({ours / original:.2f}x){note}", flush=True)
+    if FLAGS.script:
+        ours, original = math.inf, math.inf
+        for _ in range(FLAGS.rounds):
+            ours_now, original_now = script_seconds(FLAGS.script_epochs)
+            ours, original = min(ours, ours_now), min(original, original_now)
+        print(f"train_decom.py {FLAGS.script_epochs} epochs on 41 pairs: {ours:.1f} s, original "
+              f"now {original:.1f} s ({ours / original:.2f}x), "
+              f"README {README_SCRIPT_SECONDS:.0f} s")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    app.run(main)

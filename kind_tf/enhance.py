@@ -1,0 +1,118 @@
+"""Enhances any photo, or a folder of photos, as the authors' evaluate.py.
+
+Usage: python -m kind_tf.enhance --ckpt checkpoint/ --input PATH_OR_FOLDER
+       [--output_dir results/] [--ratio 5.0] [--tile 1024] [--precision fp32|bf16]
+
+Each photo (any format Pillow reads; grayscale and RGBA are converted to RGB) is normalized
+over the whole image, enhanced with the original post-processing and written as
+`<output_dir>/<name>_kindle.png`. Large photos are run tile by tile (`--tile`).
+"""
+
+import sys
+from collections import Counter
+
+import keras
+from absl import flags
+
+from kind_tf import cli, data, net_flags, outputs, pipeline
+from kind_tf.errors import UserError
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    net_flags.define()
+    # --help lists the shared flags with the script's own.
+    flags.adopt_module_key_flags(net_flags)
+    flags.adopt_module_key_flags(cli)
+    flags.DEFINE_string("input", None, "A photo, or a folder of photos, to enhance.")
+    flags.DEFINE_string("output_dir", "results", "Where <name>_kindle.png results go.")
+    flags.DEFINE_float(
+        "ratio", 5.0, "Light level of the result: the illumination ratio given to the "
+        "adjustment net. The original suggests 0-5 and uses 5.0; higher is brighter."
+    )
+    flags.DEFINE_bool(
+        "denoise", True, "Apply the original post-processing (dark-region mask from the "
+        "decomposed reflectance, fusion with the input). --nodenoise gives R_restored * L_adjusted."
+    )
+    flags.DEFINE_integer(
+        "tile", 1024, "Photos larger than this (px, a multiple of 16) run through the nets in "
+        "tiles of this size, bounding memory; the result equals the untiled one up to float "
+        "rounding. 0: whole photo at once (about 1 GiB of memory per megapixel)."
+    )
+    flags.DEFINE_integer(
+        "tile_margin", pipeline.TILE_MARGIN, "Context (px, a multiple of 16) around each tile. "
+        f"{pipeline.TILE_MARGIN} covers the nets' receptive field; 32 is faster and stays "
+        "within 1e-3 of the untiled result."
+    )
+    flags.mark_flag_as_required("input")
+
+
+def input_paths(source):
+    """The photos to enhance: `source` itself, or the images of folder `source`."""
+    paths = data.image_paths(source)
+    clashes = sorted(name for name, count in Counter(map(outputs.result_name, paths)).items()
+                     if count > 1)
+    if clashes:
+        raise UserError(
+            f"--input '{source}': several photos would be written to the same "
+            f"<name>_kindle.png (name up to the first dot): {', '.join(clashes)}; rename them"
+        )
+    return paths
+
+
+def enhance_file(path, nets, output_dir, ratio, denoise=True, tile=1024,
+                 margin=pipeline.TILE_MARGIN):
+    """Enhances photo `path` into `<output_dir>/<name>_kindle.png`; returns that path.
+
+    `tile` 0 runs the whole photo at once. Raises `UserError` if the photo is unreadable.
+    """
+    image = data.load_image(path)[None]
+    if tile:
+        result = pipeline.enhance_tiled(image, *nets, ratio, denoise, tile, margin)
+    else:
+        result = pipeline.enhance(image, *nets, ratio, denoise)
+    target = outputs.kindle_path(path, output_dir)
+    data.save_images(target, result.numpy())
+    return target
+
+
+def check_options(ratio, tile, tile_margin):
+    """Raises `UserError` for a negative --ratio or a --tile/--tile_margin off the 16 px grid."""
+    if ratio < 0:
+        raise UserError(f"--ratio must be non-negative (the original suggests 0-5), got {ratio}")
+    for name, value in (("tile", tile), ("tile_margin", tile_margin)):
+        if value < 0 or value % pipeline.TILE_ALIGN:
+            raise UserError(f"--{name} must be 0 or a positive multiple of "
+                            f"{pipeline.TILE_ALIGN}, got {value}")
+
+
+def main(argv):
+    del argv
+    check_options(FLAGS.ratio, FLAGS.tile, FLAGS.tile_margin)
+    paths = input_paths(FLAGS.input)
+    print(f"device: {cli.configure_device()}")
+    nets = net_flags.load_nets()
+    outputs.make_output_dir(FLAGS.output_dir)
+    progress = keras.utils.Progbar(len(paths), unit_name="photo")
+    failed = []
+    for index, path in enumerate(paths):
+        try:
+            enhance_file(path, nets, FLAGS.output_dir, FLAGS.ratio, FLAGS.denoise, FLAGS.tile,
+                         FLAGS.tile_margin)
+        except UserError as error:
+            if len(paths) == 1:
+                raise
+            # In a folder, one unreadable photo is reported and skipped; the others are written.
+            print(f"\nskipped: {error}", file=sys.stderr)
+            failed.append(path)
+        progress.update(index + 1)
+    print(f"wrote {len(paths) - len(failed)} of {len(paths)} results to {FLAGS.output_dir}")
+    if failed:
+        raise UserError(f"{len(failed)} of {len(paths)} photos could not be enhanced: "
+                        f"{', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    define_flags()
+    cli.run(main)

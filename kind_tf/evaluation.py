@@ -1,0 +1,137 @@
+"""The authors' LOL evaluation (`evaluate_LOLdataset.py`) with metrics, table and comparison.
+
+Per low/high pair: normalize both (the original `load_images`), ratio = the ground-truth
+ratio `mean(L_high / (L_low + 1e-4))` or a fixed number, output `R_restored * L_adjusted`
+(no post-processing), saved as `<name>_kindle.png` with the original's truncating 8-bit
+conversion. PSNR and SSIM are measured on that saved PNG against the 8-bit ground truth.
+"""
+
+import os
+
+import keras
+import numpy as np
+from PIL import Image, ImageDraw
+
+from kind_tf import data, metrics, outputs, pipeline
+from kind_tf.errors import UserError
+
+# Published eval15 results (GT-ratio protocol): KinD (ACM MM 2019) and KinD++ (IJCV 2021).
+PUBLISHED = (("KinD (paper)", 20.87, 0.80), ("KinD++ (paper)", 21.30, 0.82))
+METRIC_NAMES = ("psnr", "ssim", "ssim_gray")
+CSV_COLUMNS = ("name", *METRIC_NAMES, "ratio")
+# The comparison image: this many rows (spread over the set), each tile this many px high.
+COMPARISON_ROWS = 4
+COMPARISON_HEIGHT = 200
+
+
+def parse_ratio(text):
+    """`--ratio`: "gt" (None: the ground-truth ratio of each pair) or a positive number."""
+    if text.strip().lower() == "gt":
+        return None
+    try:
+        ratio = float(text)
+    except ValueError:
+        raise UserError(f"--ratio must be 'gt' or a number, got '{text}'") from None
+    if not ratio > 0:
+        raise UserError(f"--ratio must be positive, got {text}")
+    return ratio
+
+
+def protocol(ratio, data_dir):
+    """What a run measured, for metrics.json and the printed table."""
+    name = "LOL GT-ratio (evaluate_LOLdataset.py)" if ratio is None else f"fixed ratio {ratio:g}"
+    return {
+        "name": name,
+        "ratio": "gt: mean(L_high / (L_low + 1e-4)) per image" if ratio is None else ratio,
+        "output": "R_restored * L_adjusted (no post-processing), uint8(clip(255 x)) PNG",
+        "psnr": "RGB, data range 255",
+        "ssim": "11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, per RGB channel, averaged",
+        "ssim_gray": "same SSIM on PIL convert('L') grayscale",
+        "data_dir": data_dir,
+    }
+
+
+def _tile(pixels, label):
+    """`pixels` scaled to the comparison height, with `label` written in its corner."""
+    image = Image.fromarray(pixels)
+    width = round(image.width * COMPARISON_HEIGHT / image.height)
+    image = image.resize((width, COMPARISON_HEIGHT), Image.Resampling.BILINEAR)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle(draw.textbbox((4, 4), label), fill=(0, 0, 0))
+    draw.text((4, 4), label, fill=(255, 255, 255))
+    return np.asarray(image)
+
+
+def comparison_row(low, ours, truth, name, psnr):
+    """low | ours | ground truth, side by side, downscaled and labelled (uint8)."""
+    tiles = (_tile(low, f"{name} low"), _tile(ours, f"ours {psnr:.2f} dB"),
+             _tile(truth, "ground truth"))
+    return np.concatenate(tiles, axis=1)
+
+
+def stack_rows(rows):
+    """Rows of comparison tiles one under the other, narrower rows padded black at the right."""
+    width = max(row.shape[1] for row in rows)
+    padded = [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0))) for row in rows]
+    return np.concatenate(padded)
+
+
+def _comparison_indices(count):
+    return set(np.linspace(0, count - 1, min(COMPARISON_ROWS, count)).round().astype(int))
+
+
+def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, verbose=1):
+    """Runs the LOL protocol over the pairs of `data_dir` and writes results to `output_dir`.
+
+    `nets` = (decom, restoration, adjust); `ratio` None is the GT-ratio protocol, a number a
+    fixed ratio; `limit` evaluates only the first pairs; `details` (e.g. the checkpoint) go
+    into the protocol record. Writes the PNGs, `metrics.json`, `metrics.csv` and
+    `comparison.png`, and returns the metrics.json content.
+    """
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
+    pairs = data.list_pairs(data_dir)[:limit]
+    decom = nets[0]
+    outputs.make_output_dir(output_dir)
+    progress = keras.utils.Progbar(len(pairs), verbose=verbose, unit_name="image")
+    chosen = _comparison_indices(len(pairs))
+    rows, comparison = [], []
+    for index, (low_path, high_path) in enumerate(pairs):
+        low, truth = data.load_image(low_path)[None], data.read_rgb(high_path)
+        if low.shape[1:] != truth.shape:
+            raise UserError(f"'{low_path}' and its ground truth '{high_path}' differ in size")
+        image_ratio = ratio
+        if ratio is None:
+            image_ratio = pipeline.gt_ratio(low, data.load_image(high_path)[None], decom)
+        output = pipeline.enhance(low, *nets, image_ratio, denoise=False)
+        name, path = outputs.result_name(low_path), outputs.kindle_path(low_path, output_dir)
+        data.save_images(path, output.numpy())
+        ours = data.read_rgb(path)
+        row = {"name": name, **metrics.image_metrics(ours, truth), "ratio": image_ratio}
+        rows.append(row)
+        if index in chosen:
+            low_pixels = data.read_rgb(low_path)
+            comparison.append(comparison_row(low_pixels, ours, truth, name, row["psnr"]))
+        progress.update(index + 1, [(key, row[key]) for key in ("psnr", "ssim")])
+    report = {
+        "mean": {key: float(np.mean([row[key] for row in rows])) for key in METRIC_NAMES},
+        "images": rows,
+        "protocol": {**protocol(ratio, data_dir), **(details or {}), "images": len(rows)},
+    }
+    outputs.write_json(os.path.join(output_dir, "metrics.json"), report)
+    outputs.write_csv(os.path.join(output_dir, "metrics.csv"), rows, CSV_COLUMNS)
+    outputs.write_png(os.path.join(output_dir, "comparison.png"), stack_rows(comparison))
+    return report
+
+
+def format_table(report):
+    """This run's mean PSNR/SSIM beside the published KinD and KinD++ rows."""
+    mean = report["mean"]
+    lines = [
+        f"protocol: {report['protocol']['name']}, {report['protocol']['images']} images",
+        f"{'':<22}{'PSNR':>8}{'SSIM':>8}{'SSIM gray':>11}",
+        f"{'this run':<22}{mean['psnr']:>8.2f}{mean['ssim']:>8.3f}{mean['ssim_gray']:>11.3f}",
+    ]
+    lines += [f"{name:<22}{psnr:>8.2f}{ssim:>8.2f}{'-':>11}" for name, psnr, ssim in PUBLISHED]
+    lines.append("(published rows: eval15, GT-ratio protocol)")
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""The training losses of the three KinD stages, term for term the original scripts'.
+
+Each stage loss returns a dict of its named terms plus `total`, the value the original
+minimizes. Every mean is over the whole batch tensor, as the original `tf.reduce_mean`s, and
+`gradient` min-max normalizes over the whole batch: the losses are not per-sample means.
+"""
+
+import tensorflow as tf
+
+
+def gradient(x, direction):
+    """The original `utils.gradient`: min-max normalized |2x2 finite difference| of (B,H,W,1).
+
+    The original convolves with `[[0, 0], [-1, 1]]` ('x') or its transpose ('y'), 'SAME'
+    padding (one zero row/column at the bottom/right), so gx[i, j] = |x[i+1, j+1] - x[i+1, j]|
+    and gy[i, j] = |x[i+1, j+1] - x[i, j+1]| with zeros past the border (a spurious edge on
+    the last column/row, kept). The subtraction below is bit-identical to that convolution.
+    The result is `(g - min) / (max - min + 1e-4)` over the WHOLE tensor, all batch items
+    together.
+    """
+    if direction not in ("x", "y"):
+        raise ValueError(f"gradient direction must be 'x' or 'y', got {direction!r}")
+    padded = tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]])
+    if direction == "x":
+        difference = padded[:, 1:, 1:, :] - padded[:, 1:, :-1, :]
+    else:
+        difference = padded[:, 1:, 1:, :] - padded[:, :-1, 1:, :]
+    magnitude = tf.abs(difference)
+    low, high = tf.reduce_min(magnitude), tf.reduce_max(magnitude)
+    return (magnitude - low) / (high - low + 1e-4)
+
+
+def _gradient_difference_loss(output, target):
+    """mean((grad_x(out) - grad_x(tgt))^2 + (grad_y(out) - grad_y(tgt))^2), single channel."""
+    x_loss = tf.square(gradient(output, "x") - gradient(target, "x"))
+    y_loss = tf.square(gradient(output, "y") - gradient(target, "y"))
+    return tf.reduce_mean(x_loss + y_loss)
+
+
+def _mutual_illumination_loss(l_low, l_high):
+    """Original `mutual_i_loss`: g * exp(-10 g) of the summed gradients of both illuminations."""
+    gx = gradient(l_low, "x") + gradient(l_high, "x")
+    gy = gradient(l_low, "y") + gradient(l_high, "y")
+    return tf.reduce_mean(gx * tf.exp(-10 * gx) + gy * tf.exp(-10 * gy))
+
+
+def _illumination_input_loss(illumination, image):
+    """Original `mutual_i_input_loss`: |grad(L) / max(grad(gray image), 0.01)|, x plus y."""
+    gray = tf.image.rgb_to_grayscale(image)
+    x_loss = tf.abs(gradient(illumination, "x") / tf.maximum(gradient(gray, "x"), 0.01))
+    y_loss = tf.abs(gradient(illumination, "y") / tf.maximum(gradient(gray, "y"), 0.01))
+    return tf.reduce_mean(x_loss + y_loss)
+
+
+def decom_loss(input_low, input_high, R_low, L_low, R_high, L_high):
+    """DecomNet loss of `decomposition_net_train.py`; images (B,H,W,3), L (B,H,W,1)."""
+    terms = {
+        "recon_low": tf.reduce_mean(tf.abs(R_low * L_low - input_low)),
+        "recon_high": tf.reduce_mean(tf.abs(R_high * L_high - input_high)),
+        "equal_R": tf.reduce_mean(tf.abs(R_low - R_high)),
+        "i_mutual": _mutual_illumination_loss(L_low, L_high),
+        "i_input_mutual_high": _illumination_input_loss(L_high, input_high),
+        "i_input_mutual_low": _illumination_input_loss(L_low, input_low),
+    }
+    # Same weights and summation order as the original `loss_Decom`.
+    terms["total"] = (
+        terms["recon_high"]
+        + terms["recon_low"]
+        + 0.01 * terms["equal_R"]
+        + 0.2 * terms["i_mutual"]
+        + 0.15 * terms["i_input_mutual_high"]
+        + 0.15 * terms["i_input_mutual_low"]
+    )
+    return terms
+
+
+def restoration_loss(output, target):
+    """Restoration loss of `reflectance_restoration_net_train.py`; (B,H,W,3), H, W >= 11.
+
+    `ssim` is 1 - the mean SSIM of the three channels: the original `tf_ssim` (11x11 Gaussian
+    window, sigma 1.5, 'VALID', C1 = 0.01^2, C2 = 0.03^2) per channel, which
+    `tf.image.ssim` reproduces (to 1e-6 relative on the golden values).
+    """
+    ssim = tf.image.ssim(output, target, max_val=1.0, filter_size=11, filter_sigma=1.5)
+    terms = {
+        "square": tf.reduce_mean(tf.square(output - target)),
+        "grad": _gradient_difference_loss(
+            tf.image.rgb_to_grayscale(output), tf.image.rgb_to_grayscale(target)
+        ),
+        "ssim": 1.0 - tf.reduce_mean(ssim),
+    }
+    terms["total"] = terms["square"] + terms["grad"] + terms["ssim"]
+    return terms
+
+
+def adjust_loss(output, target):
+    """Illumination adjustment loss of `adjustment_net_train.py`; (B,H,W,1)."""
+    terms = {
+        "square": tf.reduce_mean(tf.square(output - target)),
+        "grad": _gradient_difference_loss(output, target),
+    }
+    terms["total"] = terms["square"] + terms["grad"]
+    return terms

@@ -1,0 +1,195 @@
+"""Enhancement with the three KinD nets and the original post-processing, as compiled TF calls.
+
+`enhance` is the authors' `evaluate.py` per image: decompose, restore the reflectance, adjust
+the illumination to the user's `ratio`, then (with `denoise`) the post-processing that the
+original runs in numpy/scikit-image, here in TF ops so that the whole enhancer is one compiled
+call, on the GPU when there is one. Without `denoise` it is their `evaluate_LOLdataset.py`,
+whose ratio `gt_ratio` computes. `enhance_tiled` bounds the memory needed for large photos.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kind_tf import checkpoints
+from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
+
+# skimage.color.rgb2gray (ITU-R 709 luma), which the original uses for the denoise mask.
+RGB2GRAY = (0.2125, 0.7154, 0.0721)
+# skimage.filters.gaussian(r_gray, 3): sigma 3, truncate 4.0, so radius int(4 * 3 + 0.5) = 12.
+MASK_SIGMA = 3.0
+MASK_TRUNCATE = 4.0
+# evaluate_LOLdataset.py: ratio = mean(L_high / (L_low + 0.0001)).
+GT_RATIO_EPSILON = 1e-4
+
+# --precision values -> Keras dtype policy of the nets.
+PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+
+# Tiles start at multiples of 16, so that the restoration U-Net's four 2x2 poolings see the
+# same pixel grid as on the whole image. An output pixel of decom -> restoration depends on
+# input pixels up to 117 px away (measured from the gradient support), so a tile run with 128
+# px of context on every side gives its core exactly as the whole image does (up to float
+# rounding, ~3e-7); 32 px already keeps the error under 1e-3 (measured on eval15 and 1.bmp).
+TILE_ALIGN = 16
+TILE_MARGIN = 128
+
+
+def load_nets(ckpt_root, precision="fp32"):
+    """(decom, restoration, adjust) with their weights from checkpoint root `ckpt_root`.
+
+    Each net loads from its folder (`checkpoints.NET_FOLDERS`), in the authors' TF1 format or
+    ours. `precision` "bf16" builds the nets under Keras' `mixed_bfloat16` policy (bf16
+    compute, fp32 weights); the post-processing stays fp32.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(PRECISIONS[precision])
+    try:
+        nets = DecomNet(), RestorationNet(), IllumAdjustNet()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    for net in nets:
+        checkpoints.load_net(net, ckpt_root)
+    return nets
+
+
+def gaussian_blur(image, sigma=MASK_SIGMA, truncate=MASK_TRUNCATE):
+    """`skimage.filters.gaussian(x, sigma)` of a (B,H,W,1) float32 tensor.
+
+    The kernel of scipy's `gaussian_filter` (radius `int(truncate * sigma + 0.5)`, weights
+    `exp(-x^2 / 2 sigma^2)` normalized) with its mode 'nearest' (edge pixels repeated), as two
+    separable 1-D convolutions.
+    """
+    radius = int(truncate * sigma + 0.5)
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+    weights = tf.constant(weights / weights.sum(), tf.float32)
+    for axis, kernel_shape in ((1, [-1, 1, 1, 1]), (2, [1, -1, 1, 1])):
+        size = tf.shape(image)[axis]
+        edge_padded = tf.clip_by_value(tf.range(-radius, size + radius), 0, size - 1)
+        image = tf.gather(image, edge_padded, axis=axis)
+        image = tf.nn.conv2d(image, tf.reshape(weights, kernel_shape), 1, "VALID")
+    return image
+
+
+def postprocess_steps(image, decom_r, decom_i, restored_r, adjusted_i):
+    """The original `evaluate.py` post-processing, as a dict of its variables by their names.
+
+    The restoration net finds detail in very dark regions but paints them grey; the original
+    damps them with a mask from the DECOMPOSED (not the restored) reflectance,
+    `low_i = min(sqrt(2 * gaussian(rgb2gray(R_decom), 3)), 1)`, then blends with the input,
+    weighted by the decomposed illumination, "to avoid over-exposure":
+    `final = L_decom * input + (1 - L_decom) * (R_restored * low_i * L_adjusted)`.
+    """
+    r_gray = tf.reduce_sum(decom_r * tf.constant(RGB2GRAY, tf.float32), axis=-1, keepdims=True)
+    r_gray_gaussion = gaussian_blur(r_gray)
+    low_i = tf.minimum(tf.sqrt(r_gray_gaussion * 2.0), 1.0)
+    result_denoise = restored_r * low_i
+    fusion4 = result_denoise * adjusted_i
+    final = decom_i * image + (1.0 - decom_i) * fusion4
+    return {
+        "r_gray": r_gray,
+        "r_gray_gaussion": r_gray_gaussion,
+        "low_i": low_i,
+        "result_denoise": result_denoise,
+        "fusion4": fusion4,
+        "final": final,
+    }
+
+
+def run_nets(image, decom, restoration, adjust, ratio):
+    """(R_decom, L_decom, R_restored, L_adjusted) of a normalized (B,H,W,3) image, float32.
+
+    The adjustment net gets a constant ratio map, as in the original.
+    """
+    decom_r, decom_i = decom(image)
+    restored_r = restoration([decom_r, decom_i])
+    adjusted_i = adjust([decom_i, tf.fill(tf.shape(decom_i), tf.cast(ratio, decom_i.dtype))])
+    return tuple(tf.cast(x, tf.float32) for x in (decom_r, decom_i, restored_r, adjusted_i))
+
+
+def combine(image, decom_r, decom_i, restored_r, adjusted_i, denoise=True):
+    """The enhanced image from the nets' outputs: post-processed, or (LOL protocol) R * L."""
+    if denoise:
+        return postprocess_steps(image, decom_r, decom_i, restored_r, adjusted_i)["final"]
+    # evaluate_LOLdataset.py saves restoration_r * adjust_i, without post-processing.
+    return restored_r * adjusted_i
+
+
+def enhance_ops(image, decom, restoration, adjust, ratio, denoise=True):
+    """The enhancer as plain TF ops, for use inside a `tf.function` (see `enhance`)."""
+    return combine(image, *run_nets(image, decom, restoration, adjust, ratio), denoise)
+
+
+_enhance = tf.function(enhance_ops, reduce_retracing=True)
+
+
+def enhance(image, decom, restoration, adjust, ratio, denoise=True):
+    """Enhances a normalized float image batch (B,H,W,3) to light level `ratio` (0-5 typical).
+
+    Returns the final float32 image (B,H,W,3) as a tensor. With `denoise` (the authors'
+    `evaluate.py`) it gets the original post-processing; without, it is
+    `R_restored * L_adjusted` (their `evaluate_LOLdataset.py`). One compiled call, traced once
+    per net triple and `denoise`, shape-generic after the second image size.
+    """
+    image = tf.convert_to_tensor(image, tf.float32)
+    return _enhance(image, decom, restoration, adjust, tf.constant(ratio, tf.float32), denoise)
+
+
+@tf.function(reduce_retracing=True)
+def _gt_ratio(low, high, decom):
+    _, low_i = decom(low)
+    _, high_i = decom(high)
+    low_i, high_i = tf.cast(low_i, tf.float32), tf.cast(high_i, tf.float32)
+    return tf.reduce_mean(high_i / (low_i + GT_RATIO_EPSILON))
+
+
+def gt_ratio(low, high, decom):
+    """The LOL protocol's ratio `mean(L_high / (L_low + 1e-4))` of one normalized pair."""
+    low, high = (tf.convert_to_tensor(x, tf.float32) for x in (low, high))
+    return float(_gt_ratio(low, high, decom))
+
+
+_run_nets = tf.function(run_nets, reduce_retracing=True)
+_combine = tf.function(combine, reduce_retracing=True)
+
+
+def tile_windows(size, tile, margin=TILE_MARGIN):
+    """[(start, end, core_start, core_end)] of the tiles along one image axis of `size` px.
+
+    Cores of `tile` pixels cover the axis; each window adds `margin` pixels of context on both
+    sides where the image has them.
+    """
+    return [
+        (max(start - margin, 0), min(start + tile + margin, size), start, min(start + tile, size))
+        for start in range(0, size, tile)
+    ]
+
+
+def enhance_tiled(image, decom, restoration, adjust, ratio, denoise=True, tile=1024,
+                  margin=TILE_MARGIN):
+    """`enhance` with the nets run tile by tile, which bounds peak memory on large photos.
+
+    The image (normalized over the whole photo) is cut into `tile` x `tile` cores, each run
+    through the nets with `margin` pixels of context; the cores are assembled and the
+    post-processing, whose blur needs neighbours, runs on the whole image. An image that fits
+    in one tile takes the one-call `enhance`. `tile` and `margin` are multiples of 16.
+    """
+    if tile <= 0 or margin < 0 or tile % TILE_ALIGN or margin % TILE_ALIGN:
+        raise ValueError(f"tile ({tile}) must be a positive and margin ({margin}) a non-negative "
+                         f"multiple of {TILE_ALIGN}")
+    image = np.asarray(image, np.float32)
+    batch, height, width, _ = image.shape
+    if height <= tile and width <= tile:
+        return enhance(image, decom, restoration, adjust, ratio, denoise)
+    ratio = tf.constant(ratio, tf.float32)
+    outputs = [np.empty((batch, height, width, channels), np.float32) for channels in (3, 1, 3, 1)]
+    for top, bottom, core_top, core_bottom in tile_windows(height, tile, margin):
+        for left, right, core_left, core_right in tile_windows(width, tile, margin):
+            window = tf.constant(image[:, top:bottom, left:right])
+            core = (slice(None), slice(core_top - top, core_bottom - top),
+                    slice(core_left - left, core_right - left))
+            for full, part in zip(outputs, _run_nets(window, decom, restoration, adjust, ratio)):
+                full[:, core_top:core_bottom, core_left:core_right] = part.numpy()[core]
+    return _combine(tf.constant(image), *(tf.constant(x) for x in outputs), denoise)

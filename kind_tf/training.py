@@ -1,0 +1,401 @@
+"""The one training loop of the three KinD stages: flags, schedule, resume, samples, logs.
+
+A stage (see `stages.py`) says what to train: the net, its loss on a batch, the training
+images and how a patch becomes an example, and the sample images to write. `train` runs the
+loop the three original scripts share: batches of random patches, Adam, a per-epoch learning
+rate, a checkpoint and sample images every `--save_every` epochs and at the end. Beyond the
+original it resumes from its last checkpoint (weights, optimizer state, epoch), logs to
+TensorBoard, and can train data-parallel.
+"""
+
+import dataclasses
+import functools
+import math
+import os
+import sys
+from typing import Callable
+
+import keras
+import tensorflow as tf
+from absl import flags, logging
+
+from kind_tf import checkpoints, cli, data, summaries
+from kind_tf.errors import UserError
+
+FLAGS = flags.FLAGS
+
+# TensorBoard gets the first few sample images of each save (the PNGs hold all of them).
+TENSORBOARD_IMAGES = 6
+
+
+def define_flags(default_epochs):
+    """Defines the flags every training script shares; `default_epochs` is the stage's."""
+    flags.DEFINE_string(
+        "data_dir", "LOLdataset", "LOL dataset folder holding our485/ and eval15/, each with "
+        "low/ and high/ images matched by file name (see LOLdataset/README.md)."
+    )
+    flags.DEFINE_string(
+        "ckpt_dir", "checkpoint", "Checkpoint root: this stage's checkpoints go to its own "
+        "sub-folder (decom_net_train, Restoration_net_train, illumination_adjust_net_train); "
+        "stages 2 and 3 read the trained DecomNet from <ckpt_dir>/decom_net_train. Re-running "
+        "resumes from the stage's latest checkpoint."
+    )
+    flags.DEFINE_string(
+        "sample_dir", "samples", "Sample images (PNG, as the original) go to "
+        "<sample_dir>/<stage sub-folder>/ at every checkpoint."
+    )
+    # absl.logging owns a --log_dir for its own log files, which these scripts never write:
+    # the name is taken over for the TensorBoard logs.
+    if "log_dir" in FLAGS:
+        delattr(FLAGS, "log_dir")
+    flags.DEFINE_string(
+        "log_dir", "logs", "TensorBoard logs (each loss term, learning rate, sample images) go "
+        "to <log_dir>/<stage sub-folder>/."
+    )
+    flags.DEFINE_integer("seed", 0, "Seed of the weight initialization and patch sampling.")
+    flags.DEFINE_integer("epochs", default_epochs, "Train until this epoch (1 epoch = "
+                         "number of training pairs // batch_size steps).")
+    flags.DEFINE_integer("batch_size", 10, "Patches per step (the global batch with "
+                         "--strategy mirrored). --schedule original: the stage's own value.")
+    flags.DEFINE_integer("patch_size", 48, "Side of the square training patches. --schedule "
+                         "original: the stage's own value.")
+    flags.DEFINE_float("lr", 1e-4, "Initial Adam learning rate.")
+    flags.DEFINE_integer("decay_every", 500, "--schedule reference: multiply the learning rate "
+                         "by --decay_factor every this many epochs.")
+    flags.DEFINE_float("decay_factor", 0.1, "--schedule reference: learning rate decay factor.")
+    flags.DEFINE_integer("save_every", 100, "Write a checkpoint and sample images every this "
+                         "many epochs, and at the end. A killed run loses at most this many.")
+    flags.DEFINE_enum(
+        "schedule", "reference", ["reference", "original"],
+        "reference: patch 48, batch 10, lr decayed by --decay_factor every --decay_every epochs. "
+        "original: the authors' per-script settings (decom/adjustment: constant lr; "
+        "restoration: patch 384, batch 4, lr /2 after epoch 800, /4 after 1250, /10 after 1500); "
+        "an explicit --patch_size/--batch_size still wins."
+    )
+    flags.DEFINE_enum(
+        "strategy", "default", ["default", "mirrored"],
+        "default: one device (the GPU when there is one). mirrored: data-parallel over all "
+        "local GPUs with tf.distribute.MirroredStrategy; the batch is split over them."
+    )
+
+
+def reference_lr(epoch, lr, decay_every, decay_factor):
+    """The reference loop's schedule: `lr * decay_factor ** (epoch // decay_every)`."""
+    return lr * decay_factor ** (epoch // decay_every)
+
+
+def constant_lr(epoch, lr):
+    """The original decom and adjustment scripts' schedule: `lr` throughout."""
+    del epoch
+    return lr
+
+
+def original_restoration_lr(epoch, lr):
+    """The original restoration script's `lr_schedule` (0-based epoch, as it is called)."""
+    if epoch <= 800:
+        return lr
+    if epoch <= 1250:
+        return lr / 2
+    if epoch <= 1500:
+        return lr / 4
+    return lr / 10
+
+
+@dataclasses.dataclass(frozen=True)
+class OriginalSettings:
+    """A stage's settings in the authors' script, used with `--schedule original`."""
+
+    patch_size: int
+    batch_size: int
+    lr_schedule: Callable[[int, float], float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything the loop needs from the command line, with the schedule resolved."""
+
+    data_dir: str
+    ckpt_dir: str
+    sample_dir: str
+    log_dir: str
+    seed: int
+    epochs: int
+    batch_size: int
+    patch_size: int
+    save_every: int
+    strategy: str
+    lr_at: Callable[[int], float]
+
+
+def config_from_flags(original):
+    """The `Config` of the parsed flags; `original` is the stage's `OriginalSettings`."""
+    for name in ("epochs", "batch_size", "patch_size", "save_every", "decay_every"):
+        if FLAGS[name].value < 1:
+            raise UserError(f"--{name} must be at least 1, got {FLAGS[name].value}")
+    for name in ("lr", "decay_factor"):
+        if not (FLAGS[name].value > 0 and math.isfinite(FLAGS[name].value)):
+            raise UserError(f"--{name} must be a positive number, got {FLAGS[name].value}")
+    batch_size, patch_size = FLAGS.batch_size, FLAGS.patch_size
+    if FLAGS.schedule == "original":
+        batch_size = batch_size if FLAGS["batch_size"].present else original.batch_size
+        patch_size = patch_size if FLAGS["patch_size"].present else original.patch_size
+        lr_at = functools.partial(original.lr_schedule, lr=FLAGS.lr)
+    else:
+        lr_at = functools.partial(reference_lr, lr=FLAGS.lr, decay_every=FLAGS.decay_every,
+                                  decay_factor=FLAGS.decay_factor)
+    return Config(
+        data_dir=FLAGS.data_dir,
+        ckpt_dir=FLAGS.ckpt_dir,
+        sample_dir=FLAGS.sample_dir,
+        log_dir=FLAGS.log_dir,
+        seed=FLAGS.seed,
+        epochs=FLAGS.epochs,
+        batch_size=batch_size,
+        patch_size=patch_size,
+        save_every=FLAGS.save_every,
+        strategy=FLAGS.strategy,
+        lr_at=lr_at,
+    )
+
+
+@dataclasses.dataclass
+class Stage:
+    """What one training script trains; built by `stages.py`, run by `train`.
+
+    build_net: makes the net to train (called inside the distribution strategy's scope).
+    loss: `loss(net, batch)` -> dict of named loss terms plus `total`.
+    term_names: the keys `loss` returns (each is logged as its epoch mean).
+    images: per training pair, its inputs stacked on the channel axis (see
+        `data.patch_dataset`); to_example turns a patch of it into a batch element.
+    samples: `samples(predict, epoch)` -> [(PNG file name, [images to put side by side])];
+        `predict(inputs, training=False)` runs the net being trained.
+    augment_modes, reshuffle: see `data.patch_dataset`.
+    """
+
+    build_net: Callable[[], keras.Model]
+    loss: Callable
+    term_names: tuple
+    images: list
+    to_example: Callable
+    samples: Callable
+    augment_modes: int = 8
+    reshuffle: bool = True
+
+
+class StageTrainer(keras.Model):
+    """Wraps a stage's net; `train_step` minimizes the stage loss and reports every term.
+
+    The progress bar and the logs show each term's mean over the epoch so far.
+    """
+
+    def __init__(self, net, loss, term_names, **kwargs):
+        super().__init__(name=f"{net.name}_trainer", **kwargs)
+        self.net = net
+        self.stage_loss = loss
+        self.trackers = [keras.metrics.Mean(name=name) for name in term_names]
+        # The net is built; nothing is left to build by tracing a call on a batch (which
+        # Keras would otherwise do under a distribution strategy).
+        self.built = True
+
+    @property
+    def metrics(self):
+        return self.trackers
+
+    def train_step(self, batch):
+        with tf.GradientTape() as tape:
+            terms = self.stage_loss(self.net, batch)
+            # Replica gradients are summed: scale so the update is that of the global batch.
+            total = terms["total"] / tf.distribute.get_strategy().num_replicas_in_sync
+        variables = self.net.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        for tracker in self.trackers:
+            tracker.update_state(terms[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self.trackers}
+
+
+class NonFiniteLossError(UserError):
+    """Training diverged: a loss became NaN or infinite."""
+
+
+class _StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops with a clear error when an epoch's loss is not finite; runs before saving."""
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
+
+    def on_epoch_end(self, epoch, logs=None):
+        bad = sorted(name for name, value in (logs or {}).items() if not math.isfinite(value))
+        if bad:
+            latest = tf.train.latest_checkpoint(self.folder)
+            kept = f"the last good checkpoint '{latest}' is kept" if latest else "none saved yet"
+            raise NonFiniteLossError(
+                f"loss became non-finite ({', '.join(bad)}) in epoch {epoch + 1}; {kept}. "
+                "Lower --lr, or check the training images"
+            )
+
+
+class _SaveCheckpointAndSamples(keras.callbacks.Callback):
+    """Every `save_every` epochs and at the last: checkpoint, sample PNGs, TensorBoard images."""
+
+    def __init__(self, stage, config, manager, epoch_counter, sample_folder, writer):
+        super().__init__()
+        self.stage, self.config = stage, config
+        self.manager, self.epoch_counter = manager, epoch_counter
+        self.sample_folder, self.writer = sample_folder, writer
+        self.predict = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if done % self.config.save_every and done != self.config.epochs:
+            return
+        self.epoch_counter.assign(done)
+        path = self.manager.save(checkpoint_number=done)
+        if self.predict is None:
+            # One graph for all sample images (faster than eager calls on full-size images).
+            self.predict = tf.function(self.model.net, reduce_retracing=True)
+        samples = self.stage.samples(self.predict, done)
+        with self.writer.as_default(step=done):
+            for index, (name, images) in enumerate(samples):
+                data.save_images(os.path.join(self.sample_folder, name), *images)
+                if index < TENSORBOARD_IMAGES:
+                    summaries.image(f"sample_{index + 1}", data.side_by_side(*images))
+        print(f"\nepoch {done}: saved {path}, {len(samples)} samples in {self.sample_folder}")
+
+
+class _TensorBoardScalars(keras.callbacks.Callback):
+    """Writes every epoch's logs (each loss term's epoch mean, the learning rate)."""
+
+    def __init__(self, writer):
+        super().__init__()
+        self.writer = writer
+
+    def on_epoch_end(self, epoch, logs=None):
+        with self.writer.as_default(step=epoch + 1):
+            for name, value in (logs or {}).items():
+                summaries.scalar(name, value)
+
+
+def _strategy(name):
+    """The distribution strategy of `--strategy`: mirrored over all GPUs, else all CPUs."""
+    if name != "mirrored":
+        return tf.distribute.get_strategy()
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([device.name for device in devices])
+
+
+def _restore(checkpoint, manager, folder):
+    """Restores the latest checkpoint of `folder`; returns the epoch to start from."""
+    latest = manager.latest_checkpoint
+    if latest is None:
+        return 0
+    try:
+        if checkpoints.is_tf1_checkpoint(tf.train.load_checkpoint(latest)):
+            # The manager would delete these files when it rotates its own checkpoints.
+            raise UserError(
+                f"'{folder}' holds a TF1 checkpoint (the authors' weights?) that training "
+                "would replace: move it away or pass another --ckpt_dir"
+            )
+        checkpoint.restore(latest).assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, ValueError) as error:
+        raise checkpoints.CheckpointError(
+            f"cannot resume from '{latest}': {str(error).splitlines()[0]}; move the folder away "
+            "to start afresh"
+        ) from error
+    return int(checkpoint.epoch.numpy())
+
+
+def stage_main(build_stage, original):
+    """The `main` of a training script: `build_stage(config)` -> `Stage`, then `train`."""
+
+    def main(argv):
+        if len(argv) > 1:
+            raise UserError(f"unexpected arguments {' '.join(argv[1:])}: see --help")
+        if not FLAGS["verbosity"].present:
+            # absl.app turns INFO logging on, which lets TensorFlow's Python chatter through.
+            logging.set_verbosity(logging.WARNING)
+        print(f"device: {cli.configure_device()}")
+        config = config_from_flags(original)
+        train(build_stage(config), config)
+
+    return main
+
+
+def train(stage, config):
+    """Trains `stage` as configured; resumes from the stage's latest checkpoint."""
+    steps_per_epoch = len(stage.images) // config.batch_size
+    if steps_per_epoch == 0:
+        raise UserError(
+            f"{len(stage.images)} training pairs are fewer than --batch_size "
+            f"{config.batch_size}: lower --batch_size or add pairs"
+        )
+    strategy = _strategy(config.strategy)
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise UserError(
+            f"--batch_size {config.batch_size} does not split evenly over "
+            f"{strategy.num_replicas_in_sync} devices: use a multiple of it"
+        )
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        net = stage.build_net()
+        trainer = StageTrainer(net, stage.loss, stage.term_names)
+        trainer.compile(optimizer=keras.optimizers.Adam(config.lr_at(0)))
+        # Optimizer slots must exist before a restore can fill them.
+        trainer.optimizer.build(net.trainable_variables)
+        epoch_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        checkpoint = checkpoints.training_checkpoint(
+            net, optimizer=trainer.optimizer, epoch=epoch_counter
+        )
+    folder = checkpoints.net_folder(config.ckpt_dir, net)
+    manager = tf.train.CheckpointManager(
+        checkpoint, folder, max_to_keep=3, checkpoint_name="model.ckpt"
+    )
+    initial_epoch = _restore(checkpoint, manager, folder)
+    if initial_epoch >= config.epochs:
+        print(f"{folder} is already trained to epoch {initial_epoch} (--epochs {config.epochs})")
+        return initial_epoch
+    if initial_epoch:
+        print(f"resuming from {manager.latest_checkpoint} at epoch {initial_epoch}; the "
+              "learning rate schedule continues from there")
+    print(f"training {net.name} on {len(stage.images)} pairs, {steps_per_epoch} steps of "
+          f"{config.batch_size} patches {config.patch_size}x{config.patch_size} per epoch, "
+          f"epochs {initial_epoch + 1}..{config.epochs}, "
+          f"{strategy.num_replicas_in_sync} replica(s)")
+
+    dataset = data.patch_dataset(
+        stage.images, config.patch_size, config.batch_size, config.seed, stage.to_example,
+        modes=stage.augment_modes, reshuffle=stage.reshuffle,
+        first_patch=initial_epoch * steps_per_epoch * config.batch_size,
+    )
+    subfolder = checkpoints.NET_FOLDERS[net.name]
+    sample_folder = os.path.join(config.sample_dir, subfolder)
+    log_folder = os.path.join(config.log_dir, subfolder)
+    os.makedirs(sample_folder, exist_ok=True)
+    writer = tf.summary.create_file_writer(log_folder)
+    callbacks = [
+        keras.callbacks.LearningRateScheduler(lambda epoch, _: config.lr_at(epoch)),
+        _StopOnNonFiniteLoss(folder),
+        _SaveCheckpointAndSamples(stage, config, manager, epoch_counter, sample_folder, writer),
+        _TensorBoardScalars(writer),
+    ]
+    # Grappler's remapper fails on the training graph ("fanout ... LeakyReluGrad exist for
+    # missing node"), logging an error and leaving the graph as it is; switching it off while
+    # training gives the same graph without the error.
+    grappler_options = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({"remapping": False})
+    try:
+        trainer.fit(
+            dataset,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            shuffle=False,  # The pipeline does its own sampling.
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+    finally:
+        writer.close()
+        tf.config.optimizer.set_experimental_options(
+            {"remapping": grappler_options.get("remapping", True)}
+        )
+    return config.epochs

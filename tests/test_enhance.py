@@ -1,0 +1,117 @@
+"""Tests for kind_tf.enhance: photos of any format, folders, tiling, and user errors."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO_ROOT
+from kind_tf import data, enhance, pipeline
+from kind_tf.errors import UserError
+
+
+def run_enhance(*args):
+    return subprocess.run([sys.executable, "-m", "kind_tf.enhance", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True)
+
+
+def expected_result(path, nets, ratio):
+    """The original evaluate.py result of photo `path` as its saved 8-bit PNG holds it."""
+    final = pipeline.enhance(data.load_image(path)[None], *nets, ratio).numpy()[0]
+    return np.clip(final * 255.0, 0, 255.0).astype("uint8")
+
+
+@pytest.fixture(scope="module")
+def photos(reference_dir, tmp_path_factory):
+    """Small photos in several formats and modes, and one file that is no image."""
+    folder = tmp_path_factory.mktemp("photos")
+    source = Image.open(f"{reference_dir}/test_images/4.bmp").crop((100, 150, 164, 198))
+    source.save(folder / "a.bmp")
+    source.save(folder / "b.jpg", quality=90)
+    source.convert("L").save(folder / "c.png")
+    source.convert("RGBA").save(folder / "d.png")
+    (folder / "e.png").write_bytes(b"not a png")
+    return folder
+
+
+def test_folder_of_any_format_bad_file_skipped(photos, reference_ckpt_root, reference_nets,
+                                               tmp_path):
+    result = run_enhance("--ckpt", reference_ckpt_root, "--input", str(photos),
+                         "--output_dir", str(tmp_path), "--ratio", "3")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"skipped: cannot read image '{photos / 'e.png'}'" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: 1 of 5 photos could not be enhanced: {photos / 'e.png'}"
+    )
+    assert sorted(os.listdir(tmp_path)) == [f"{n}_kindle.png" for n in "abcd"]
+    for name in "abcd":
+        source = next(photos.glob(f"{name}.*"))
+        saved = data.read_rgb(tmp_path / f"{name}_kindle.png")
+        expected = expected_result(source, reference_nets, 3.0)
+        assert np.abs(saved.astype(int) - expected).max() <= 1  # float noise at a truncation
+        assert np.mean(saved != expected) < 1e-3
+
+
+def test_tiled_file_equals_untiled(photos, reference_nets, tmp_path):
+    results = []
+    for folder, tile in (("tiled", 32), ("untiled", 0)):
+        os.makedirs(tmp_path / folder)
+        results.append(enhance.enhance_file(str(photos / "a.bmp"), reference_nets,
+                                            str(tmp_path / folder), 5.0, tile=tile))
+    assert [os.path.basename(path) for path in results] == ["a_kindle.png"] * 2
+    tiled, untiled = (data.read_rgb(path).astype(int) for path in results)
+    assert np.abs(tiled - untiled).max() <= 1 and np.mean(tiled != untiled) < 1e-3
+
+
+def test_single_unreadable_photo_is_one_line(photos, reference_ckpt_root, tmp_path):
+    result = run_enhance("--ckpt", reference_ckpt_root, "--input", str(photos / "e.png"),
+                         "--output_dir", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: cannot read image '{photos / 'e.png'}': cannot identify image file "
+        f"'{photos / 'e.png'}'; is it an image file?"
+    )
+    assert "skipped" not in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_bad_flag_is_one_line(photos):
+    result = run_enhance("--input", str(photos), "--tile=100")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --tile must be 0 or a positive multiple of 16, got 100")
+
+
+@pytest.mark.parametrize("ratio,tile,margin,message", [
+    (-1.0, 1024, 128, "--ratio must be non-negative"),
+    (5.0, -16, 128, "--tile must be"),
+    (5.0, 1024, 8, "--tile_margin must be"),
+])
+def test_check_options(ratio, tile, margin, message):
+    with pytest.raises(UserError, match=message):
+        enhance.check_options(ratio, tile, margin)
+    enhance.check_options(0.0, 0, 0)
+
+
+def test_help_explains_the_ratio():
+    result = run_enhance("--help")
+    assert "Light level" in result.stdout and "0-5" in result.stdout
+
+
+def test_input_paths(photos, tmp_path):
+    assert enhance.input_paths(str(photos / "a.bmp")) == [str(photos / "a.bmp")]
+    assert [os.path.basename(p) for p in enhance.input_paths(str(photos))] == [
+        "a.bmp", "b.jpg", "c.png", "d.png", "e.png"]
+    with pytest.raises(UserError, match="neither a photo nor a folder"):
+        enhance.input_paths(str(tmp_path / "missing"))
+    with pytest.raises(UserError, match="holds no images"):
+        enhance.input_paths(str(tmp_path))
+    shutil.copy(photos / "a.bmp", tmp_path / "x.png")
+    shutil.copy(photos / "a.bmp", tmp_path / "x.jpg")
+    with pytest.raises(UserError, match="same <name>_kindle.png .*: x;"):
+        enhance.input_paths(str(tmp_path))

@@ -1,0 +1,77 @@
+"""Tests for evaluate.py, the script: eval15 end to end, and its one-line user errors."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio
+
+from conftest import REPO_ROOT, skimage_ssim
+from kind_tf import data
+
+
+def run_evaluate(*args):
+    return subprocess.run([sys.executable, "evaluate.py", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_eval15_end_to_end(lol_dir, reference_ckpt_root, tmp_path):
+    result = run_evaluate("--ckpt", reference_ckpt_root, "--data_dir", f"{lol_dir}/eval15",
+                          "--output_dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "device: CPU" in result.stdout or "device: GPU" in result.stdout
+    assert "protocol: LOL GT-ratio" in result.stdout and "20.87" in result.stdout
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert len(report["images"]) == 15
+    # Independent computation on the written PNGs against the 8-bit ground truth.
+    for row in report["images"]:
+        ours = np.asarray(Image.open(tmp_path / f"{row['name']}_kindle.png"))
+        truth = data.read_rgb(f"{lol_dir}/eval15/high/{row['name']}.png")
+        assert row["psnr"] == pytest.approx(peak_signal_noise_ratio(truth, ours, data_range=255))
+        assert row["ssim"] == pytest.approx(skimage_ssim(ours, truth), abs=1e-9)
+        gray_ours, gray_truth = (np.asarray(Image.fromarray(x).convert("L")) for x in (ours, truth))
+        assert row["ssim_gray"] == pytest.approx(
+            skimage_ssim(gray_ours, gray_truth, channel_axis=None), abs=1e-9)
+    for key in ("psnr", "ssim", "ssim_gray"):
+        assert report["mean"][key] == pytest.approx(np.mean([r[key] for r in report["images"]]))
+    with open(tmp_path / "metrics.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [float(r["psnr"]) for r in rows] == pytest.approx([r["psnr"] for r in report["images"]])
+    assert f"{report['mean']['psnr']:>8.2f}" in result.stdout
+    assert os.path.exists(tmp_path / "comparison.png")
+
+
+def _assert_one_line_error(result, *fragments):
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in line
+
+
+def test_missing_checkpoint_names_the_net_and_the_folder(lol_dir, reference_ckpt_root, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    for folder in ("decom_net_train", "illumination_adjust_net_train"):
+        os.symlink(os.path.join(reference_ckpt_root, folder), ckpt / folder)
+    result = run_evaluate("--ckpt", str(ckpt), "--data_dir", f"{lol_dir}/eval15",
+                          "--output_dir", str(tmp_path / "out"))
+    _assert_one_line_error(result, "Restoration_net", str(ckpt / "Restoration_net_train"),
+                           "train_restoration.py")
+
+
+def test_bad_ratio_and_unmatched_pairs(reference_ckpt_root, tmp_path):
+    _assert_one_line_error(run_evaluate("--ratio", "bright"), "--ratio")
+    for side, name in (("low", "1.png"), ("high", "2.png")):
+        os.makedirs(tmp_path / side)
+        data.save_images(str(tmp_path / side / name), np.zeros((16, 16, 3), np.float32))
+    result = run_evaluate("--ckpt", reference_ckpt_root, "--data_dir", str(tmp_path),
+                          "--output_dir", str(tmp_path / "out"))
+    _assert_one_line_error(result, "no partner", "1.png")

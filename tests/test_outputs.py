@@ -1,0 +1,46 @@
+"""Tests for kind_tf.outputs: atomic writes and the original's result names."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from kind_tf import data, outputs
+from kind_tf.errors import UserError
+
+
+def test_atomic_write_replaces_only_on_success(tmp_path):
+    path = tmp_path / "metrics.json"
+    outputs.write_json(path, {"psnr": 1.0})
+    with pytest.raises(RuntimeError):
+        with outputs.atomic_write(path) as file:
+            file.write('{"psnr": ')
+            raise RuntimeError("killed mid-write")
+    assert json.loads(path.read_text()) == {"psnr": 1.0}
+    assert os.listdir(tmp_path) == ["metrics.json"]
+
+
+def test_png_round_trip(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    outputs.write_png(tmp_path / "a.png", pixels)
+    np.testing.assert_array_equal(data.read_rgb(tmp_path / "a.png"), pixels)
+
+
+def test_csv_has_the_columns_in_order(tmp_path):
+    rows = [{"ratio": 2, "name": "1", "extra": 0}]
+    outputs.write_csv(tmp_path / "m.csv", rows, ("name", "ratio"))
+    assert (tmp_path / "m.csv").read_text().splitlines() == ["name,ratio", "1,2"]
+
+
+def test_result_names_follow_the_original():
+    assert outputs.result_name("photos/IMG_1.v2.JPG") == "IMG_1"
+    assert outputs.kindle_path("low/22.png", "out") == os.path.join("out", "22_kindle.png")
+
+
+def test_output_dir_that_cannot_be_made_is_a_user_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    outputs.make_output_dir(str(tmp_path / "a" / "b"))
+    assert (tmp_path / "a" / "b").is_dir()
+    with pytest.raises(UserError, match="--output_dir '.*file/sub': cannot create the folder"):
+        outputs.make_output_dir(str(tmp_path / "file" / "sub"))

@@ -1,0 +1,152 @@
+"""The three stages' data, examples and samples, as the original training scripts prepare them."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from kind_tf import checkpoints, data, stages, training
+from kind_tf.errors import UserError
+from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
+
+
+def make_lol(root, train_pairs, eval_pairs, size=(40, 30)):
+    """A LOL folder of random pairs (W, H = `size`)."""
+    rng = np.random.default_rng(0)
+    for split, count in (("our485", train_pairs), ("eval15", eval_pairs)):
+        for index in range(count):
+            for side in ("low", "high"):
+                os.makedirs(os.path.join(root, split, side), exist_ok=True)
+                pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(os.path.join(root, split, side, f"{index}.png"))
+    return root
+
+
+def config(tmp_path, patch_size=16):
+    return training.Config(
+        data_dir=str(tmp_path / "LOL"), ckpt_dir=str(tmp_path / "ckpt"), sample_dir="unused",
+        log_dir="unused", seed=0, epochs=1, batch_size=2, patch_size=patch_size, save_every=1,
+        strategy="default", lr_at=lambda epoch: 1e-4,
+    )
+
+
+@pytest.fixture
+def with_decom(tmp_path, reference_checkpoint):
+    """tmp_path with a small LOL folder and the authors' DecomNet in ckpt/decom_net_train."""
+    make_lol(str(tmp_path / "LOL"), train_pairs=5, eval_pairs=2)
+    shutil.copytree(reference_checkpoint("decom_net_train"),
+                    str(tmp_path / "ckpt" / "decom_net_train"))
+    return tmp_path
+
+
+def authors_decom(reference_checkpoint):
+    net = DecomNet()
+    checkpoints.load_weights(net, reference_checkpoint("decom_net_train"))
+    return net
+
+
+def test_decompose_is_the_decom_net(reference_checkpoint):
+    net = authors_decom(reference_checkpoint)
+    images = [np.random.default_rng(seed).random((20, 28, 3), dtype=np.float32) for seed in (1, 2)]
+    (r0, l0), (r1, l1) = stages.decompose(net, images)
+    reflectance, illumination = net(np.stack(images))
+    np.testing.assert_allclose(np.stack([r0, r1]), reflectance, atol=1e-6)
+    np.testing.assert_allclose(np.stack([l0, l1]), illumination, atol=1e-6)
+
+
+def test_decom_stage(tmp_path):
+    make_lol(str(tmp_path / "LOL"), train_pairs=3, eval_pairs=2)
+    stage = stages.decom_stage(config(tmp_path))
+    pairs = data.list_pairs(str(tmp_path / "LOL" / "our485"))
+    assert len(stage.images) == 3 and stage.images[0].shape == (30, 40, 6)
+    np.testing.assert_array_equal(stage.images[2][..., :3], data.load_image(pairs[2][0]))
+    np.testing.assert_array_equal(stage.images[2][..., 3:], data.load_image(pairs[2][1]))
+    assert (stage.augment_modes, stage.reshuffle) == (8, True)
+    example = stage.to_example(tf.constant(stage.images[0]), tf.constant([0, 0]))
+    np.testing.assert_array_equal(example["high"], stage.images[0][..., 3:])
+    samples = stage.samples(DecomNet(), 7)
+    assert [name for name, _ in samples] == ["low_1_7.png", "high_1_7.png", "low_2_7.png",
+                                            "high_2_7.png"]
+    reflectance, illumination = samples[0][1]
+    assert reflectance.shape == illumination.shape == (1, 30, 40, 3)  # I_low_3, as the original
+
+
+def test_stages_refuse_images_smaller_than_the_patch(tmp_path):
+    make_lol(str(tmp_path / "LOL"), train_pairs=2, eval_pairs=1, size=(40, 30))
+    with pytest.raises(UserError, match=r"our485.low.0\.png' is 40x30.*--patch_size"):
+        stages.decom_stage(config(tmp_path, patch_size=32))
+
+
+def test_restoration_stage(with_decom, reference_checkpoint):
+    stage = stages.restoration_stage(config(with_decom))
+    assert len(stage.images) == 5 and stage.images[0].shape == (30, 40, 7)
+    pairs = data.list_pairs(str(with_decom / "LOL" / "our485"))
+    (r_low, l_low), (r_high, _) = stages.decompose(
+        authors_decom(reference_checkpoint), data.load_pair(*pairs[4], 16))
+    expected = np.concatenate([r_low, l_low, r_high**1.2], -1)  # target R_high ** 1.2
+    np.testing.assert_allclose(stage.images[4], expected, atol=1e-5)
+    example = stage.to_example(tf.constant(expected), tf.constant([0, 0]))
+    np.testing.assert_array_equal(example["target"], expected[..., 4:])
+    samples = stage.samples(RestorationNet(), 3)  # fewer than 466 pairs: eval15 only
+    assert [name for name, _ in samples] == ["eval_1_3.png", "eval_2_3.png"]
+    assert samples[0][1][1].shape == (1, 30, 40, 3)
+
+
+def test_restoration_stage_keeps_the_original_split(with_decom, monkeypatch):
+    monkeypatch.setattr(stages, "RESTORATION_TRAIN_PAIRS", 3)
+    stage = stages.restoration_stage(config(with_decom))
+    assert len(stage.images) == 3  # the first pairs by name; the rest are samples
+    assert len(stage.samples(RestorationNet(), 1)) == 2 + 2
+
+
+def test_restoration_stage_needs_the_ssim_window(with_decom):
+    with pytest.raises(UserError, match="--patch_size 8 is below the 11x11 SSIM window"):
+        stages.restoration_stage(config(with_decom, patch_size=8))
+
+
+def test_adjustment_stage(with_decom, reference_checkpoint, monkeypatch):
+    monkeypatch.setattr(stages, "ADJUSTMENT_TRAIN_PAIRS", 4)
+    stage = stages.adjustment_stage(config(with_decom))
+    pairs = data.list_pairs(str(with_decom / "LOL" / "our485"))
+    (_, l_low), (_, l_high) = stages.decompose(
+        authors_decom(reference_checkpoint), data.load_pair(*pairs[1], 16))
+    assert len(stage.images) == 4
+    np.testing.assert_allclose(stage.images[1], np.concatenate([l_low, l_high], -1), atol=1e-5)
+    assert (stage.augment_modes, stage.reshuffle) == (7, False)  # the original's quirks
+    samples = stage.samples(IllumAdjustNet(), 9)  # held-out pair 4, then eval15
+    assert len(samples) == 3
+    for index, (name, (illumination, adjusted)) in enumerate(samples):
+        prefix, epoch, number, ratio = name[:-4].split("_")[1:]
+        assert (epoch, number) == ("9", str(index + 1)) and 0 <= float(ratio) < 2
+        assert illumination.shape == (30, 40, 1) and adjusted.shape == (1, 30, 40, 1)
+
+
+@pytest.mark.parametrize("stage", [stages.restoration_stage, stages.adjustment_stage])
+def test_later_stages_need_the_decom_checkpoint(tmp_path, stage):
+    make_lol(str(tmp_path / "LOL"), train_pairs=2, eval_pairs=1)
+    message = r"decom_net_train' not found.*train_decom"
+    with pytest.raises(checkpoints.CheckpointError, match=message):
+        stage(config(tmp_path))
+
+
+def test_adjustment_example_ratio_maps_and_direction():
+    low, high = 0.2, 0.8
+    patch = tf.concat([tf.fill([4, 4, 1], low), tf.fill([4, 4, 1], high)], -1)
+    ratio = low / (high + 1e-4)
+    directions = set()
+    for seed in range(20):
+        example = stages.adjustment_example(patch, tf.constant([seed, 1]))
+        source, target = example["illumination"][0, 0, 0], example["target"][0, 0, 0]
+        ratio_map = example["ratio_map"].numpy()
+        assert ratio_map.shape == (4, 4, 1) and np.all(ratio_map == ratio_map[0, 0])
+        if np.isclose(source, low):  # low -> high: map 1 / ratio + 1e-4
+            assert np.isclose(target, high) and np.isclose(ratio_map[0, 0, 0], 1 / ratio + 1e-4)
+            directions.add("brighten")
+        else:  # high -> low: map ratio
+            assert np.isclose(source, high) and np.isclose(target, low)
+            assert np.isclose(ratio_map[0, 0, 0], ratio)
+            directions.add("darken")
+    assert directions == {"brighten", "darken"}

@@ -1,0 +1,191 @@
+"""The shared training loop: schedules, flags, the train step, resume, guards and logs."""
+
+import math
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+from kind_tf import checkpoints, stages, training
+from kind_tf.errors import UserError
+from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
+from test_summaries import read_events
+
+FLAGS = flags.FLAGS
+
+
+@pytest.fixture(scope="module")
+def parse_flags():
+    """Parses training flags from a command line (defined once per test process)."""
+    if "schedule" not in FLAGS:
+        training.define_flags(default_epochs=2000)
+
+    def parse(*args):
+        FLAGS.unparse_flags()
+        FLAGS(["train.py", *args])
+        return training.config_from_flags(stages.RESTORATION_ORIGINAL)
+
+    yield parse
+    FLAGS.unparse_flags()
+
+
+def test_reference_schedule_divides_by_ten_every_500_epochs():
+    lrs = [training.reference_lr(epoch, 1e-4, 500, 0.1) for epoch in (0, 499, 500, 999, 1000)]
+    np.testing.assert_allclose(lrs, [1e-4, 1e-4, 1e-5, 1e-5, 1e-6])
+
+
+def test_original_restoration_schedule():
+    epochs = (0, 800, 801, 1250, 1251, 1500, 1501, 1999)
+    lrs = [training.original_restoration_lr(epoch, 1e-4) for epoch in epochs]
+    np.testing.assert_allclose(lrs, [1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5, 2.5e-5, 1e-5, 1e-5])
+    assert training.constant_lr(1999, 1e-4) == 1e-4
+
+
+def test_config_reference_defaults(parse_flags):
+    config = parse_flags()
+    assert (config.batch_size, config.patch_size, config.epochs) == (10, 48, 2000)
+    assert (config.save_every, config.strategy, config.data_dir) == (100, "default", "LOLdataset")
+    assert config.lr_at(499) == 1e-4 and math.isclose(config.lr_at(500), 1e-5)
+
+
+def test_config_original_schedule_uses_the_stage_settings(parse_flags):
+    config = parse_flags("--schedule=original")
+    assert (config.batch_size, config.patch_size) == (4, 384)
+    assert config.lr_at(801) == 5e-5
+    config = parse_flags("--schedule=original", "--patch_size=96", "--lr=1e-3")
+    assert (config.batch_size, config.patch_size, config.lr_at(0)) == (4, 96, 1e-3)
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--epochs=0"], "--epochs"), (["--batch_size=0"], "--batch_size"),
+    (["--save_every=-1"], "--save_every"), (["--lr=-1"], "--lr"), (["--lr=nan"], "--lr"),
+    (["--decay_factor=0"], "--decay_factor"),
+])
+def test_config_rejects_bad_numbers(parse_flags, args, flag):
+    with pytest.raises(UserError, match=flag):
+        parse_flags(*args)
+
+
+def one_batch(name, rng, batch_size=2, size=24):
+    def uniform(channels):
+        return rng.random((batch_size, size, size, channels), dtype=np.float32)
+
+    if name == "decom":
+        high = uniform(3)
+        return DecomNet, stages.decom_batch_loss, stages.DECOM_TERMS, {
+            "low": high * 0.2, "high": high}
+    if name == "restoration":
+        return RestorationNet, stages.restoration_batch_loss, stages.RESTORATION_TERMS, {
+            "reflectance": uniform(3), "illumination": uniform(1), "target": uniform(3)}
+    illumination = uniform(1) * 0.2
+    return IllumAdjustNet, stages.adjust_batch_loss, stages.ADJUST_TERMS, {
+        "illumination": illumination, "ratio_map": np.full_like(illumination, 5.0),
+        "target": np.sqrt(illumination)}
+
+
+@pytest.mark.parametrize("name", ["decom", "restoration", "adjust"])
+def test_loss_falls_when_fitting_one_batch(name):
+    keras.utils.set_random_seed(0)
+    build, loss, terms, batch = one_batch(name, np.random.default_rng(0))
+    net = build()
+    before = float(loss(net, batch)["total"])
+    trainer = training.StageTrainer(net, loss, terms)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    history = trainer.fit(dataset, epochs=4, steps_per_epoch=10, shuffle=False, verbose=0).history
+    assert set(history) == set(terms)  # every term reported, as an epoch mean
+    assert float(loss(net, batch)["total"]) < 0.8 * before
+
+
+def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
+    guard = training._StopOnNonFiniteLoss(str(tmp_path))
+    guard.on_epoch_end(0, {"total": 0.5, "learning_rate": 1e-4})
+    with pytest.raises(training.NonFiniteLossError, match=r"\(grad, total\) in epoch 3.*--lr"):
+        guard.on_epoch_end(2, {"total": float("nan"), "grad": float("inf")})
+
+
+def tiny_stage(rng, samples_seen=None):
+    images = [rng.random((30, 40, 2), dtype=np.float32) for _ in range(4)]
+
+    def samples(predict, epoch):
+        illumination = images[0][None, ..., :1]
+        adjusted = predict([illumination, np.ones_like(illumination)], training=False)
+        return [(f"sample_{epoch}.png", [illumination, adjusted])]
+
+    return training.Stage(IllumAdjustNet, stages.adjust_batch_loss, stages.ADJUST_TERMS,
+                          images, stages.adjustment_example, samples, 7, False)
+
+
+def tiny_config(tmp_path, **changes):
+    config = dict(
+        data_dir="unused", ckpt_dir=str(tmp_path / "ckpt"), sample_dir=str(tmp_path / "samples"),
+        log_dir=str(tmp_path / "logs"), seed=3, epochs=2, batch_size=2, patch_size=16,
+        save_every=1, strategy="default", lr_at=lambda epoch: 1e-3 / (epoch + 1),
+    )
+    config.update(changes)
+    return training.Config(**config)
+
+
+def adjust_folder(tmp_path):
+    return str(tmp_path / "ckpt" / "illumination_adjust_net_train")
+
+
+def test_train_saves_and_resumes_with_optimizer_state(tmp_path, capsys):
+    stage = tiny_stage(np.random.default_rng(0))
+    assert training.train(stage, tiny_config(tmp_path)) == 2
+    folder = adjust_folder(tmp_path)
+    assert tf.train.latest_checkpoint(folder).endswith("model.ckpt-2")
+    assert sorted(os.listdir(tmp_path / "samples" / "illumination_adjust_net_train")) == [
+        "sample_1.png", "sample_2.png"]
+    # The checkpoint holds the weights under their TF1 names (loadable for inference) ...
+    net = IllumAdjustNet()
+    checkpoints.load_weights(net, folder)
+    # ... and the optimizer state and epoch.
+    reader = tf.train.load_checkpoint(folder)
+    keys = reader.get_variable_to_shape_map()
+    assert reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE") == 2
+    assert reader.get_tensor(next(k for k in keys if "iterations" in k)) == 4  # 2 epochs x 2
+
+    assert training.train(stage, tiny_config(tmp_path, epochs=3)) == 3
+    output = capsys.readouterr().out
+    assert "resuming from" in output and "model.ckpt-2 at epoch 2" in output
+    assert "epochs 3..3" in output
+    reader = tf.train.load_checkpoint(folder)
+    assert reader.get_tensor(next(k for k in keys if "iterations" in k)) == 6
+    restored = IllumAdjustNet()
+    checkpoints.load_weights(restored, folder)
+    assert not np.array_equal(restored.get_weights()[0], net.get_weights()[0])
+
+    # Already done: nothing to train.
+    assert training.train(stage, tiny_config(tmp_path, epochs=3)) == 3
+    assert "already trained to epoch 3" in capsys.readouterr().out
+
+
+def test_train_logs_scalars_and_images_for_tensorboard(tmp_path):
+    training.train(tiny_stage(np.random.default_rng(1)), tiny_config(tmp_path))
+    plugins, values = read_events(tmp_path / "logs" / "illumination_adjust_net_train")
+    assert plugins == {"total": "scalars", "square": "scalars", "grad": "scalars",
+                       "learning_rate": "scalars", "sample_1": "images"}
+    np.testing.assert_allclose([values["learning_rate"][step] for step in (1, 2)], [1e-3, 5e-4])
+    assert set(values["sample_1"]) == {1, 2}
+
+
+def test_train_refuses_to_overwrite_an_authors_checkpoint(tmp_path, reference_checkpoint):
+    shutil.copytree(reference_checkpoint("illumination_adjust_net_train"), adjust_folder(tmp_path))
+    with pytest.raises(UserError, match="TF1 checkpoint.*another --ckpt_dir"):
+        training.train(tiny_stage(np.random.default_rng(0)), tiny_config(tmp_path))
+
+
+def test_train_reports_a_checkpoint_of_another_net(tmp_path):
+    checkpoints.save_weights(DecomNet(), adjust_folder(tmp_path))
+    with pytest.raises(checkpoints.CheckpointError, match="cannot resume"):
+        training.train(tiny_stage(np.random.default_rng(0)), tiny_config(tmp_path))
+
+
+def test_train_needs_a_full_batch_of_pairs(tmp_path):
+    with pytest.raises(UserError, match="4 training pairs are fewer than --batch_size 5"):
+        training.train(tiny_stage(np.random.default_rng(0)), tiny_config(tmp_path, batch_size=5))
