@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from kind_tf import checkpoints, data, enhance, evaluation, pipeline, runtime  # noqa: E402
+from kind_tf import checkpoints, data, enhance, evaluation, models, pipeline, runtime  # noqa: E402
 
 FLAGS = flags.FLAGS
 REFERENCE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
@@ -134,13 +134,13 @@ def run_worker(*args):
 
 def latency(ckpt, image_path, runs):
     low = data.load_image(image_path)[None]
-    nets = {precision: pipeline.load_nets(ckpt, precision) for precision in pipeline.PRECISIONS}
+    nets = {precision: pipeline.load_nets(ckpt, precision) for precision in models.PRECISIONS}
 
     def compiled_call(precision):
         return seconds(lambda: pipeline.enhance(low, *nets[precision], 5.0).numpy(), runs)
 
     rows = {}
-    for precision in pipeline.PRECISIONS:
+    for precision in models.PRECISIONS:
         rows[f"ours {precision}: one compiled call"] = compiled_call(precision)
         with tempfile.TemporaryDirectory() as output_dir:
             rows[f"ours {precision}: file to file"] = seconds(
@@ -171,7 +171,7 @@ def quality(ckpt, lol_dir):
     """eval15 means per precision, with the restoration net and without it (R_low * L_adj)."""
     for restored in (True, False):
         results = {}
-        for precision in pipeline.PRECISIONS:
+        for precision in models.PRECISIONS:
             decom, restoration, adjust = pipeline.load_nets(ckpt, precision)
             if not restored:
                 restoration = lambda inputs: inputs[0]  # noqa: E731 (R_low passed through)

@@ -5,14 +5,18 @@ the authors' TF1 graphs fed from Python, run in a subprocess), because this mach
 drifts; the README's reference timings of the original are printed too.
 
 Step times run the real loop (`training.StageTrainer.fit` on the `data.patch_dataset`
-pipeline) on 41 random 400x600 training images, after a warm-up epoch: the best epoch time
-divided by its steps (the best of repeated runs filters out other load on the machine). The script run times `train_decom.py` from process start, as the
+pipeline, `training.steps_per_execution`) on 41 random 400x600 training images, after a
+warm-up epoch: the best epoch time divided by its steps (the best of repeated runs filters out
+other load on the machine). The script run times `train_decom.py` from process start, as the
 original's `decomposition_net_train.py` was timed: 100 epochs on the 41 pairs of
 ../shared/LOLdataset, --save_every 100 (so one checkpoint and the 30 eval15 samples at the end;
 the original saves a checkpoint every epoch and no samples before epoch 200).
 
     .venv/bin/python bench/bench_train.py                  # step times, all nets
     .venv/bin/python bench/bench_train.py --script         # plus the whole-script run
+
+Ours is timed at each of --precisions (fp32, the default and the original's numerics, and
+bf16, `--precision bf16` of the training scripts); the original is fp32.
 """
 
 import math
@@ -30,7 +34,7 @@ sys.path.insert(0, ROOT)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kind_tf import data, runtime, stages, training  # noqa: E402
+from kind_tf import data, models, optimizers, runtime, stages, training  # noqa: E402
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet  # noqa: E402
 
 flags.DEFINE_integer("epochs", 3, "Timed epochs per setting (after one warm-up epoch).")
@@ -38,6 +42,7 @@ flags.DEFINE_integer("rounds", 3, "Alternating rounds of ours and the original; 
 flags.DEFINE_list("nets", ["decom", "adjust", "restoration"], "Which nets to time.")
 flags.DEFINE_bool("script", False, "Also time train_decom.py for --script_epochs epochs.")
 flags.DEFINE_integer("script_epochs", 100, "Epochs of the whole-script run.")
+flags.DEFINE_list("precisions", ["fp32", "bf16"], "Precisions to time ours at.")
 FLAGS = flags.FLAGS
 
 # (net, batch, patch) -> (timed steps per epoch, the original's README timing in seconds).
@@ -83,12 +88,15 @@ class _EpochTimes(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self.start)
 
 
-def step_seconds(name, batch_size, patch_size, steps):
+def step_seconds(name, batch_size, patch_size, steps, precision):
     """Best seconds per train step of stage `name` over the timed epochs (the real loop)."""
     stage = _stage(name, np.random.default_rng(0))
     keras.utils.set_random_seed(0)
-    trainer = training.StageTrainer(stage.build_net(), stage.loss, stage.term_names)
-    trainer.compile(optimizer=keras.optimizers.Adam(1e-4))
+    with models.precision(precision):
+        net = stage.build_net()
+    trainer = training.StageTrainer(net, stage.loss, stage.term_names)
+    trainer.compile(optimizer=optimizers.Adam(1e-4),
+                    steps_per_execution=training.steps_per_execution(steps))
     dataset = data.patch_dataset(stage.images, patch_size, batch_size, 0, stage.to_example,
                                  modes=stage.augment_modes, reshuffle=stage.reshuffle)
     epoch_times = _EpochTimes()
@@ -114,13 +122,17 @@ def original_step_seconds(name, batch_size, patch_size, steps):
 
 
 def script_seconds(epochs):
-    """Wall seconds from process start of ours and of the original decom script, same data."""
+    """Wall seconds from process start of ours (per precision) and of the original decom
+    script, same data."""
     data_dir = os.path.join(os.path.dirname(ROOT), "shared", "LOLdataset")
+    ours = {}
     with tempfile.TemporaryDirectory() as work:
-        ours = _wall_seconds([
-            sys.executable, os.path.join(ROOT, "train_decom.py"), f"--data_dir={data_dir}",
-            f"--epochs={epochs}", "--save_every=100", f"--ckpt_dir={work}/checkpoint",
-            f"--sample_dir={work}/samples", f"--log_dir={work}/logs"])
+        for precision in FLAGS.precisions:
+            ours[precision] = _wall_seconds([
+                sys.executable, os.path.join(ROOT, "train_decom.py"), f"--data_dir={data_dir}",
+                f"--epochs={epochs}", "--save_every=100", f"--precision={precision}",
+                f"--ckpt_dir={work}/{precision}/checkpoint",
+                f"--sample_dir={work}/{precision}/samples", f"--log_dir={work}/{precision}/logs"])
         original = _wall_seconds([
             sys.executable, os.path.join(HERE, "original_step.py"), "script", data_dir,
             str(epochs), f"{work}/original"])
@@ -133,21 +145,29 @@ def main(argv):
           f"{FLAGS.rounds} alternating rounds")
     for name in FLAGS.nets:
         for (batch_size, patch_size), steps, readme in SETTINGS[name]:
-            ours, original = math.inf, math.inf
+            ours = dict.fromkeys(FLAGS.precisions, math.inf)
+            original = math.inf
             for _ in range(FLAGS.rounds):
-                ours = min(ours, step_seconds(name, batch_size, patch_size, steps))
+                for precision in FLAGS.precisions:
+                    ours[precision] = min(ours[precision], step_seconds(
+                        name, batch_size, patch_size, steps, precision))
                 original = min(original, original_step_seconds(name, batch_size, patch_size, steps))
             note = f", README {readme:.3f} s" if readme else ""
-            print(f"{name:12s} batch {batch_size:2d} patch {patch_size:3d}: {ours:.4f} s/step, "
-                  f"original now {original:.4f} s ({ours / original:.2f}x){note}", flush=True)
+            timings = ", ".join(f"{precision} {seconds:.4f} s ({seconds / original:.2f}x)"
+                                for precision, seconds in ours.items())
+            print(f"{name:12s} batch {batch_size:2d} patch {patch_size:3d}: ours {timings}; "
+                  f"original now {original:.4f} s/step{note}", flush=True)
     if FLAGS.script:
-        ours, original = math.inf, math.inf
+        ours = dict.fromkeys(FLAGS.precisions, math.inf)
+        original = math.inf
         for _ in range(FLAGS.rounds):
             ours_now, original_now = script_seconds(FLAGS.script_epochs)
-            ours, original = min(ours, ours_now), min(original, original_now)
-        print(f"train_decom.py {FLAGS.script_epochs} epochs on 41 pairs: {ours:.1f} s, original "
-              f"now {original:.1f} s ({ours / original:.2f}x), "
-              f"README {README_SCRIPT_SECONDS:.0f} s")
+            ours = {precision: min(ours[precision], ours_now[precision]) for precision in ours}
+            original = min(original, original_now)
+        timings = ", ".join(f"{precision} {seconds:.1f} s ({seconds / original:.2f}x)"
+                            for precision, seconds in ours.items())
+        print(f"train_decom.py {FLAGS.script_epochs} epochs on 41 pairs: ours {timings}; "
+              f"original now {original:.1f} s, README {README_SCRIPT_SECONDS:.0f} s")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

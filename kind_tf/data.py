@@ -116,13 +116,14 @@ def side_by_side(*images):
     return np.concatenate([np.squeeze(np.asarray(image)) for image in images], axis=1)
 
 
-def save_images(path, *images):
+def save_images(path, *images, compress_level=outputs.PNG_COMPRESS_LEVEL):
     """The original `save_images`: squeezed images side by side, `uint8(clip(x * 255))`, PNG.
 
     Like the original, values are truncated, not rounded. The file is written whole or not at
     all (`outputs.write_png`).
     """
-    outputs.write_png(path, np.clip(side_by_side(*images) * 255.0, 0, 255.0).astype("uint8"))
+    pixels = np.clip(side_by_side(*images) * 255.0, 0, 255.0).astype("uint8")
+    outputs.write_png(path, pixels, compress_level=compress_level)
 
 
 def augment(image, mode):

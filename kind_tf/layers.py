@@ -14,8 +14,11 @@ def lrelu(x):
     return tf.nn.leaky_relu(x, alpha=0.2)
 
 
-def conv(filters, kernel_size, name, activation=lrelu):
-    """A `slim.conv2d` as the original uses it: 'SAME' padding, bias, Glorot-uniform init."""
+def conv(filters, kernel_size, name, activation=lrelu, dtype=None):
+    """A `slim.conv2d` as the original uses it: 'SAME' padding, bias, Glorot-uniform init.
+
+    `dtype` overrides the global dtype policy (see `output_conv`).
+    """
     return keras.layers.Conv2D(
         filters,
         kernel_size,
@@ -24,7 +27,19 @@ def conv(filters, kernel_size, name, activation=lrelu):
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         name=name,
+        dtype=dtype,
     )
+
+
+def output_conv(filters, kernel_size, name, activation="sigmoid"):
+    """A net's last `conv`, always computed in float32.
+
+    Under a `mixed_bfloat16` policy the body runs in bf16, but the outputs (R, L in [0, 1])
+    keep float32 precision: bf16's 8-bit mantissa would quantize L in steps of up to 0.004,
+    coarser than the finite differences the training losses and the post-processing take.
+    Costs little: the heads are the smallest convolutions of each net.
+    """
+    return conv(filters, kernel_size, name, activation=activation, dtype="float32")
 
 
 def max_pool(name):

@@ -6,9 +6,28 @@ variable `<model.name>/<layer.name>/weights` maps onto `layer.kernel` by name al
 (see `checkpoints.py`). All three accept any height and width, odd sizes included.
 """
 
+import contextlib
+
 import keras
 
-from kind_tf.layers import UpsampleConcat, conv, max_pool
+from kind_tf.layers import UpsampleConcat, conv, lrelu, max_pool, output_conv
+
+# --precision values -> Keras dtype policy of the nets.
+PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+
+
+@contextlib.contextmanager
+def precision(name):
+    """Nets built in this block compute in `name` ("fp32", or "bf16": Keras' `mixed_bfloat16`,
+    bf16 compute with fp32 weights, so checkpoints are the same either way)."""
+    if name not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {name!r}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(PRECISIONS[name])
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 class _KinDNet(keras.Model):
@@ -38,10 +57,10 @@ class DecomNet(_KinDNet):
         up9 = UpsampleConcat(32, name="g_up_2")([conv8, conv1])
         conv9 = conv(32, 3, "g_conv9_1")(up9)
         # The original uses 1x1 heads here instead of the paper's 3x3 ("to get better results").
-        reflectance = conv(3, 1, "g_conv10", activation="sigmoid")(conv9)
+        reflectance = output_conv(3, 1, "g_conv10")(conv9)
         l_conv2 = conv(32, 3, "l_conv1_2")(conv1)
         l_conv3 = keras.layers.Concatenate(name="l_concat")([l_conv2, conv9])
-        illumination = conv(1, 1, "l_conv1_4", activation="sigmoid")(l_conv3)
+        illumination = output_conv(1, 1, "l_conv1_4")(l_conv3)
         super().__init__(inputs=image, outputs=[reflectance, illumination], name=name, **kwargs)
 
 
@@ -65,7 +84,7 @@ class RestorationNet(_KinDNet):
             x = UpsampleConcat(filters, name=f"up_{level}")([x, skip])
             x = conv(filters, 3, f"de_conv{level}_1")(x)
             x = conv(filters, 3, f"de_conv{level}_2")(x)
-        restored = conv(3, 3, "de_conv10", activation="sigmoid")(x)
+        restored = output_conv(3, 3, "de_conv10")(x)
         super().__init__(
             inputs=[reflectance, illumination], outputs=restored, name=name, **kwargs
         )
@@ -84,6 +103,6 @@ class IllumAdjustNet(_KinDNet):
         x = conv(32, 3, "en_conv_3")(x)
         # Quirk of the original, kept: the last conv has an lrelu before the sigmoid,
         # i.e. L_hat = sigmoid(lrelu(conv4)).
-        x = conv(1, 3, "en_conv_4")(x)
-        adjusted = keras.layers.Activation("sigmoid", name="sigmoid")(x)
+        x = output_conv(1, 3, "en_conv_4", activation=lrelu)(x)
+        adjusted = keras.layers.Activation("sigmoid", name="sigmoid", dtype="float32")(x)
         super().__init__(inputs=[illumination, ratio_map], outputs=adjusted, name=name, **kwargs)

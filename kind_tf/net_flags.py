@@ -2,7 +2,7 @@
 
 from absl import flags
 
-from kind_tf import pipeline
+from kind_tf import models, pipeline
 
 
 def define(flag_values=flags.FLAGS):
@@ -13,7 +13,7 @@ def define(flag_values=flags.FLAGS):
         "automatically).", flag_values=flag_values,
     )
     flags.DEFINE_enum(
-        "precision", "fp32", sorted(pipeline.PRECISIONS), "fp32 (default, as the original) or "
+        "precision", "fp32", sorted(models.PRECISIONS), "fp32 (default, as the original) or "
         "bf16 (Keras mixed_bfloat16 nets: faster on bf16 hardware, slightly different "
         "numbers; the post-processing stays fp32).", flag_values=flag_values,
     )

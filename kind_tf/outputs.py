@@ -45,10 +45,14 @@ def atomic_write(path, mode="w", **open_kwargs):
             os.remove(temporary)
 
 
-def write_png(path, pixels):
-    """Writes a uint8 (H, W, 3) or (H, W) array as a PNG."""
+# Pillow's default zlib level; 1 writes about 5x faster for files about 30% bigger.
+PNG_COMPRESS_LEVEL = 6
+
+
+def write_png(path, pixels, compress_level=PNG_COMPRESS_LEVEL):
+    """Writes a uint8 (H, W, 3) or (H, W) array as a PNG (zlib level `compress_level`)."""
     with atomic_write(path, "wb") as file:
-        Image.fromarray(pixels).save(file, format="png")
+        Image.fromarray(pixels).save(file, format="png", compress_level=compress_level)
 
 
 def write_json(path, value):

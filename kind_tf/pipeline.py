@@ -7,12 +7,10 @@ call, on the GPU when there is one. Without `denoise` it is their `evaluate_LOLd
 whose ratio `gt_ratio` computes. `enhance_tiled` bounds the memory needed for large photos.
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from kind_tf import checkpoints
-from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
+from kind_tf import checkpoints, models
 
 # skimage.color.rgb2gray (ITU-R 709 luma), which the original uses for the denoise mask.
 RGB2GRAY = (0.2125, 0.7154, 0.0721)
@@ -21,9 +19,6 @@ MASK_SIGMA = 3.0
 MASK_TRUNCATE = 4.0
 # evaluate_LOLdataset.py: ratio = mean(L_high / (L_low + 0.0001)).
 GT_RATIO_EPSILON = 1e-4
-
-# --precision values -> Keras dtype policy of the nets.
-PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 
 # Tiles start at multiples of 16, so that the restoration U-Net's four 2x2 poolings see the
 # same pixel grid as on the whole image. An output pixel of decom -> restoration depends on
@@ -41,14 +36,8 @@ def load_nets(ckpt_root, precision="fp32"):
     ours. `precision` "bf16" builds the nets under Keras' `mixed_bfloat16` policy (bf16
     compute, fp32 weights); the post-processing stays fp32.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(PRECISIONS[precision])
-    try:
-        nets = DecomNet(), RestorationNet(), IllumAdjustNet()
-    finally:
-        keras.config.set_dtype_policy(previous)
+    with models.precision(precision):
+        nets = models.DecomNet(), models.RestorationNet(), models.IllumAdjustNet()
     for net in nets:
         checkpoints.load_net(net, ckpt_root)
     return nets
@@ -99,14 +88,15 @@ def postprocess_steps(image, decom_r, decom_i, restored_r, adjusted_i):
 
 
 def run_nets(image, decom, restoration, adjust, ratio):
-    """(R_decom, L_decom, R_restored, L_adjusted) of a normalized (B,H,W,3) image, float32.
+    """(R_decom, L_decom, R_restored, L_adjusted) of a normalized (B,H,W,3) image, float32
+    (at either precision: the nets' output heads are float32, see `layers.output_conv`).
 
     The adjustment net gets a constant ratio map, as in the original.
     """
     decom_r, decom_i = decom(image)
     restored_r = restoration([decom_r, decom_i])
-    adjusted_i = adjust([decom_i, tf.fill(tf.shape(decom_i), tf.cast(ratio, decom_i.dtype))])
-    return tuple(tf.cast(x, tf.float32) for x in (decom_r, decom_i, restored_r, adjusted_i))
+    adjusted_i = adjust([decom_i, tf.fill(tf.shape(decom_i), ratio)])
+    return decom_r, decom_i, restored_r, adjusted_i
 
 
 def combine(image, decom_r, decom_i, restored_r, adjusted_i, denoise=True):
@@ -141,7 +131,6 @@ def enhance(image, decom, restoration, adjust, ratio, denoise=True):
 def _gt_ratio(low, high, decom):
     _, low_i = decom(low)
     _, high_i = decom(high)
-    low_i, high_i = tf.cast(low_i, tf.float32), tf.cast(high_i, tf.float32)
     return tf.reduce_mean(high_i / (low_i + GT_RATIO_EPSILON))
 
 

@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 from absl import flags, logging
 
-from kind_tf import checkpoints, cli, data, summaries
+from kind_tf import checkpoints, cli, data, models, optimizers, summaries
 from kind_tf.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -71,6 +71,12 @@ def define_flags(default_epochs):
         "original: the authors' per-script settings (decom/adjustment: constant lr; "
         "restoration: patch 384, batch 4, lr /2 after epoch 800, /4 after 1250, /10 after 1500); "
         "an explicit --patch_size/--batch_size still wins."
+    )
+    flags.DEFINE_enum(
+        "precision", "fp32", sorted(models.PRECISIONS),
+        "fp32 (default): the original's numerics. bf16: Keras mixed_bfloat16, bf16 convolutions "
+        "with float32 weights, optimizer, output heads and losses; about 1.3-1.9x faster steps on "
+        "CPUs with AVX512_BF16 and on recent GPUs. Checkpoints are the same either way.",
     )
     flags.DEFINE_enum(
         "strategy", "default", ["default", "mirrored"],
@@ -125,6 +131,7 @@ class Config:
     save_every: int
     strategy: str
     lr_at: Callable[[int], float]
+    precision: str = "fp32"
 
 
 def config_from_flags(original):
@@ -154,6 +161,7 @@ def config_from_flags(original):
         patch_size=patch_size,
         save_every=FLAGS.save_every,
         strategy=FLAGS.strategy,
+        precision=FLAGS.precision,
         lr_at=lr_at,
     )
 
@@ -257,7 +265,9 @@ class _SaveCheckpointAndSamples(keras.callbacks.Callback):
         samples = self.stage.samples(self.predict, done)
         with self.writer.as_default(step=done):
             for index, (name, images) in enumerate(samples):
-                data.save_images(os.path.join(self.sample_folder, name), *images)
+                # Fast zlib: the same pixels as the original's samples, written 5x faster.
+                data.save_images(os.path.join(self.sample_folder, name), *images,
+                                 compress_level=1)
                 if index < TENSORBOARD_IMAGES:
                     summaries.image(f"sample_{index + 1}", data.side_by_side(*images))
         print(f"\nepoch {done}: saved {path}, {len(samples)} samples in {self.sample_folder}")
@@ -282,6 +292,16 @@ def _strategy(name):
         return tf.distribute.get_strategy()
     devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
     return tf.distribute.MirroredStrategy([device.name for device in devices])
+
+
+def steps_per_execution(steps_per_epoch, limit=16):
+    """Train steps per compiled call: the largest divisor of the epoch up to `limit`.
+
+    One call running several steps saves Keras' per-step Python work (about 3 ms a step,
+    a fifth of an adjustment step on a 2-core CPU); a divisor, so that every epoch ends on a
+    call (Keras would otherwise run past it); `limit` keeps the progress bar moving.
+    """
+    return max(d for d in range(1, min(limit, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
 
 
 def _restore(checkpoint, manager, folder):
@@ -337,9 +357,13 @@ def train(stage, config):
         )
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        net = stage.build_net()
+        with models.precision(config.precision):
+            net = stage.build_net()
         trainer = StageTrainer(net, stage.loss, stage.term_names)
-        trainer.compile(optimizer=keras.optimizers.Adam(config.lr_at(0)))
+        trainer.compile(
+            optimizer=optimizers.Adam(config.lr_at(0)),
+            steps_per_execution=steps_per_execution(steps_per_epoch),
+        )
         # Optimizer slots must exist before a restore can fill them.
         trainer.optimizer.build(net.trainable_variables)
         epoch_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -360,7 +384,7 @@ def train(stage, config):
     print(f"training {net.name} on {len(stage.images)} pairs, {steps_per_epoch} steps of "
           f"{config.batch_size} patches {config.patch_size}x{config.patch_size} per epoch, "
           f"epochs {initial_epoch + 1}..{config.epochs}, "
-          f"{strategy.num_replicas_in_sync} replica(s)")
+          f"{strategy.num_replicas_in_sync} replica(s), {config.precision}")
 
     dataset = data.patch_dataset(
         stage.images, config.patch_size, config.batch_size, config.seed, stage.to_example,

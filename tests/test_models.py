@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kind_tf import checkpoints
+from kind_tf import checkpoints, models
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
 
 
@@ -137,3 +137,39 @@ def test_restoration_matches_plain_tf_graph_on_unseen_odd_sizes(
     rng = np.random.default_rng(height)
     inputs = [rng.random((1, height, width, 3), np.float32), rng.random((1, height, width, 1), np.float32)]
     np.testing.assert_allclose(net(inputs), _reference_forward(net, inputs), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("model_class, heads", [
+    (DecomNet, ["g_conv10", "l_conv1_4"]), (RestorationNet, ["de_conv10"]),
+    (IllumAdjustNet, ["en_conv_4", "sigmoid"]),
+])
+def test_bf16_nets_keep_float32_heads(model_class, heads):
+    with models.precision("bf16"):
+        net = model_class()
+    float32_layers = [layer.name for layer in net.layers
+                      if layer.weights or isinstance(layer, keras.layers.Activation)
+                      if layer.compute_dtype == "float32"]
+    assert float32_layers == heads
+
+
+def test_precision_scope_sets_the_policy_of_nets_built_in_it():
+    with models.precision("bf16"):
+        net = IllumAdjustNet()
+    assert net.dtype_policy.name == "mixed_bfloat16"
+    assert net.get_layer("en_conv_1").compute_dtype == "bfloat16"
+    assert all(weight.dtype == "float32" for weight in net.weights)  # checkpoints unchanged
+    # The heads compute in float32: the outputs are not quantized to bf16.
+    assert net.get_layer("en_conv_4").compute_dtype == "float32"
+    output = net([np.ones((1, 8, 8, 1), np.float32)] * 2)
+    assert output.dtype == tf.float32
+    assert keras.config.dtype_policy().name == "float32"  # restored afterwards
+    with models.precision("fp32"):
+        assert IllumAdjustNet().dtype_policy.name == "float32"
+
+
+def test_precision_scope_restores_the_policy_and_refuses_unknown_names():
+    with pytest.raises(RuntimeError), models.precision("bf16"):
+        raise RuntimeError
+    assert keras.config.dtype_policy().name == "float32"
+    with pytest.raises(ValueError, match="precision must be one of"), models.precision("fp16"):
+        pass

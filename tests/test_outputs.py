@@ -21,10 +21,19 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
     assert os.listdir(tmp_path) == ["metrics.json"]
 
 
-def test_png_round_trip(tmp_path):
+@pytest.mark.parametrize("compress_level", [outputs.PNG_COMPRESS_LEVEL, 1])
+def test_png_round_trip(tmp_path, compress_level):
     pixels = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
-    outputs.write_png(tmp_path / "a.png", pixels)
+    outputs.write_png(tmp_path / "a.png", pixels, compress_level=compress_level)
     np.testing.assert_array_equal(data.read_rgb(tmp_path / "a.png"), pixels)
+
+
+def test_png_compress_level_trades_size_only(tmp_path):
+    smooth = np.tile(np.arange(256, dtype=np.uint8), (64, 1))[..., None].repeat(3, axis=-1)
+    for level in (1, 9):
+        outputs.write_png(tmp_path / f"{level}.png", smooth, compress_level=level)
+        np.testing.assert_array_equal(data.read_rgb(tmp_path / f"{level}.png"), smooth)
+    assert os.path.getsize(tmp_path / "1.png") > os.path.getsize(tmp_path / "9.png")
 
 
 def test_csv_has_the_columns_in_order(tmp_path):

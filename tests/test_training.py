@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from kind_tf import checkpoints, stages, training
+from kind_tf import checkpoints, models, stages, training
 from kind_tf.errors import UserError
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
 from test_summaries import read_events
@@ -50,6 +50,8 @@ def test_config_reference_defaults(parse_flags):
     assert (config.batch_size, config.patch_size, config.epochs) == (10, 48, 2000)
     assert (config.save_every, config.strategy, config.data_dir) == (100, "default", "LOLdataset")
     assert config.lr_at(499) == 1e-4 and math.isclose(config.lr_at(500), 1e-5)
+    assert config.precision == "fp32"
+    assert parse_flags("--precision=bf16").precision == "bf16"
 
 
 def test_config_original_schedule_uses_the_stage_settings(parse_flags):
@@ -87,11 +89,14 @@ def one_batch(name, rng, batch_size=2, size=24):
         "target": np.sqrt(illumination)}
 
 
-@pytest.mark.parametrize("name", ["decom", "restoration", "adjust"])
-def test_loss_falls_when_fitting_one_batch(name):
+@pytest.mark.parametrize("name, precision", [
+    ("decom", "fp32"), ("restoration", "fp32"), ("adjust", "fp32"), ("decom", "bf16"),
+])
+def test_loss_falls_when_fitting_one_batch(name, precision):
     keras.utils.set_random_seed(0)
     build, loss, terms, batch = one_batch(name, np.random.default_rng(0))
-    net = build()
+    with models.precision(precision):
+        net = build()
     before = float(loss(net, batch)["total"])
     trainer = training.StageTrainer(net, loss, terms)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -165,6 +170,22 @@ def test_train_saves_and_resumes_with_optimizer_state(tmp_path, capsys):
     assert "already trained to epoch 3" in capsys.readouterr().out
 
 
+def test_bf16_training_keeps_fp32_weights_and_checkpoints(tmp_path):
+    stage = tiny_stage(np.random.default_rng(0))
+    assert training.train(stage, tiny_config(tmp_path, precision="bf16")) == 2
+    reader = tf.train.load_checkpoint(adjust_folder(tmp_path))
+    kernels = [key for key in reader.get_variable_to_shape_map() if "en_conv_1" in key]
+    assert kernels and all(
+        reader.get_variable_to_dtype_map()[key] == tf.float32 for key in kernels
+    )
+    # An fp32 net (inference, or an fp32 run resuming) loads them as they are.
+    net = IllumAdjustNet()
+    checkpoints.load_weights(net, adjust_folder(tmp_path))
+    sample = tmp_path / "samples" / "illumination_adjust_net_train" / "sample_2.png"
+    assert sample.exists()
+    assert training.train(stage, tiny_config(tmp_path, epochs=3)) == 3
+
+
 def test_train_logs_scalars_and_images_for_tensorboard(tmp_path):
     training.train(tiny_stage(np.random.default_rng(1)), tiny_config(tmp_path))
     plugins, values = read_events(tmp_path / "logs" / "illumination_adjust_net_train")
@@ -189,3 +210,10 @@ def test_train_reports_a_checkpoint_of_another_net(tmp_path):
 def test_train_needs_a_full_batch_of_pairs(tmp_path):
     with pytest.raises(UserError, match="4 training pairs are fewer than --batch_size 5"):
         training.train(tiny_stage(np.random.default_rng(0)), tiny_config(tmp_path, batch_size=5))
+
+
+@pytest.mark.parametrize("steps_per_epoch, expected", [
+    (1, 1), (4, 4), (48, 16), (46, 2), (116, 4), (17, 1),
+])
+def test_steps_per_execution_divides_the_epoch(steps_per_epoch, expected):
+    assert training.steps_per_execution(steps_per_epoch) == expected
