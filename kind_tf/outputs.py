@@ -45,8 +45,10 @@ def atomic_write(path, mode="w", **open_kwargs):
             os.remove(temporary)
 
 
-# Pillow's default zlib level; 1 writes about 5x faster for files about 30% bigger.
+# Pillow's default zlib level, and the fast one: about 5x faster to write, files about 30%
+# bigger, the same pixels.
 PNG_COMPRESS_LEVEL = 6
+PNG_FAST_COMPRESS_LEVEL = 1
 
 
 def write_png(path, pixels, compress_level=PNG_COMPRESS_LEVEL):

@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 from absl import flags, logging
 
-from kind_tf import checkpoints, cli, data, models, optimizers, summaries
+from kind_tf import checkpoints, cli, data, models, optimizers, outputs, summaries
 from kind_tf.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -265,9 +265,8 @@ class _SaveCheckpointAndSamples(keras.callbacks.Callback):
         samples = self.stage.samples(self.predict, done)
         with self.writer.as_default(step=done):
             for index, (name, images) in enumerate(samples):
-                # Fast zlib: the same pixels as the original's samples, written 5x faster.
                 data.save_images(os.path.join(self.sample_folder, name), *images,
-                                 compress_level=1)
+                                 compress_level=outputs.PNG_FAST_COMPRESS_LEVEL)
                 if index < TENSORBOARD_IMAGES:
                     summaries.image(f"sample_{index + 1}", data.side_by_side(*images))
         print(f"\nepoch {done}: saved {path}, {len(samples)} samples in {self.sample_folder}")

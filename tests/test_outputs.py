@@ -21,7 +21,8 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
     assert os.listdir(tmp_path) == ["metrics.json"]
 
 
-@pytest.mark.parametrize("compress_level", [outputs.PNG_COMPRESS_LEVEL, 1])
+@pytest.mark.parametrize("compress_level", [outputs.PNG_COMPRESS_LEVEL,
+                                            outputs.PNG_FAST_COMPRESS_LEVEL])
 def test_png_round_trip(tmp_path, compress_level):
     pixels = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
     outputs.write_png(tmp_path / "a.png", pixels, compress_level=compress_level)
