@@ -33,6 +33,7 @@ sys.path.insert(0, ROOT)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from kind_tf import data, models, optimizers, runtime, stages, training  # noqa: E402
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet  # noqa: E402
@@ -54,6 +55,8 @@ SETTINGS = {
 # The README's time for decomposition_net_train.py: 100 epochs on 41 pairs, from process start.
 README_SCRIPT_SECONDS = 33.0
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The matmul dtype each precision's convolutions run in.
+PEAK_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 
 
 def _stage(name, rng):
@@ -105,6 +108,42 @@ def step_seconds(name, batch_size, patch_size, steps, precision):
     return min(epoch_times.times[1:]) / steps  # The first epoch traces the step.
 
 
+def step_gflop(name, batch_size, patch_size):
+    """Floating-point work of one train step of stage `name` in GFLOP, as TensorFlow's graph
+    profiler counts it (the convolutions forward and backward, the loss, Adam)."""
+    stage = _stage(name, np.random.default_rng(0))
+    net = stage.build_net()
+    optimizer = optimizers.Adam(1e-4)
+    batch = next(iter(data.patch_dataset(stage.images[:1], patch_size, batch_size, 0,
+                                         stage.to_example)))
+
+    @tf.function
+    def train_step(batch):
+        with tf.GradientTape() as tape:
+            total = stage.loss(net, batch)["total"]
+        variables = net.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+
+    specs = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), batch)
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    graph = train_step.get_concrete_function(specs).graph
+    return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops / 1e9
+
+
+def matmul_peak_gflops(dtype, size=2048, repeats=10):
+    """This CPU's best GFLOP/s on a large matmul of `dtype`: the roof a train step runs under."""
+    a = tf.cast(tf.random.normal((size, size)), dtype)
+    matmul = tf.function(tf.matmul)
+    matmul(a, a).numpy()
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, a).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
 def _wall_seconds(command):
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -143,6 +182,9 @@ def main(argv):
     del argv
     print(f"device: {runtime.configure()}, load average {os.getloadavg()[0]:.2f}; best of "
           f"{FLAGS.rounds} alternating rounds")
+    print("matmul peak of this CPU: " + ", ".join(
+        f"{precision} {matmul_peak_gflops(PEAK_DTYPES[precision]):.0f} GFLOP/s"
+        for precision in FLAGS.precisions))
     for name in FLAGS.nets:
         for (batch_size, patch_size), steps, readme in SETTINGS[name]:
             ours = dict.fromkeys(FLAGS.precisions, math.inf)
@@ -157,6 +199,11 @@ def main(argv):
                                 for precision, seconds in ours.items())
             print(f"{name:12s} batch {batch_size:2d} patch {patch_size:3d}: ours {timings}; "
                   f"original now {original:.4f} s/step{note}", flush=True)
+            gflop = step_gflop(name, batch_size, patch_size)
+            rates = ", ".join(f"{precision} {gflop / seconds:.0f}"
+                              for precision, seconds in ours.items())
+            print(f"{'':12s} {gflop:.2f} GFLOP/step: ours {rates}, original "
+                  f"{gflop / original:.0f} GFLOP/s", flush=True)
     if FLAGS.script:
         ours = dict.fromkeys(FLAGS.precisions, math.inf)
         original = math.inf

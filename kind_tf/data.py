@@ -1,5 +1,6 @@
 """Image loading, LOL-style pair discovery and the training patch pipeline, as the original."""
 
+import contextlib
 import os
 
 import numpy as np
@@ -12,30 +13,59 @@ from kind_tf.errors import UserError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
+def _min_max_scaled(values, low, high):
+    """`(x - min) / max(max - min, 0.001)` in float32, the original's normalization."""
+    return (values - low) / np.maximum(high - low, np.float32(0.001))
+
+
 def normalize(image):
     """The original `load_images` normalization: per-image min-max over all channels.
 
-    `(x - min) / max(max - min, 0.001)` on `uint8 / 255` values.
+    `(x - min) / max(max - min, 0.001)` in float32 on `uint8 / 255` values.
     """
     image = np.asarray(image, dtype=np.float32)
-    low, high = image.min(), image.max()
-    return np.float32((image - low) / np.maximum(high - low, 0.001))
+    return _min_max_scaled(image, image.min(), image.max())
 
 
-def read_rgb(path):
-    """Reads any image Pillow can open as uint8 RGB (H, W, 3); grayscale/RGBA/palette converted."""
+@contextlib.contextmanager
+def _opened(path):
+    """Pillow's lazy `Image.open(path)`; a missing or unreadable file is a one-line error."""
     try:
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+            yield image
     except FileNotFoundError:
         raise UserError(f"image '{path}' not found") from None
     except (UnidentifiedImageError, OSError) as error:
         raise UserError(f"cannot read image '{path}': {error}; is it an image file?") from None
 
 
-def load_image(path):
-    """Loads an image as the original does: float32 (H, W, 3) in [0, 1], min-max normalized."""
-    return normalize(read_rgb(path) / np.float32(255.0))
+def read_rgb(path):
+    """Reads any image Pillow can open as uint8 RGB (H, W, 3); grayscale/RGBA/palette converted."""
+    with _opened(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def image_size(path):
+    """(height, width) of image `path`, from its header (the pixels are not decoded)."""
+    with _opened(path) as image:
+        return image.height, image.width
+
+
+def load_image(path, out=None):
+    """Loads an image as the original does: float32 (H, W, 3) in [0, 1], min-max normalized.
+
+    `out`: a float32 (H, W, 3) array (e.g. a view into an `ImageStack`) to load into, instead
+    of a new array.
+    """
+    pixels = read_rgb(path)
+    # The original normalizes the float32 image uint8 / 255 pixel by pixel, so a pixel's value
+    # depends only on its uint8 level (and the image's min and max levels): a table of the
+    # 256 levels through the same float32 ops gives the same values in one pass.
+    levels = np.arange(256, dtype=np.float32) / np.float32(255.0)
+    table = _min_max_scaled(levels, levels[pixels.min()], levels[pixels.max()])
+    if out is not None and out.shape != pixels.shape:
+        raise ValueError(f"image '{path}' has shape {pixels.shape}, `out` has {out.shape}")
+    return np.take(table, pixels, out=out, mode="clip")  # "clip": unbuffered; levels fit
 
 
 def list_images(folder):
@@ -99,16 +129,55 @@ def check_patch_fits(path, shape, patch_size):
         )
 
 
+def pair_size(low_path, high_path, patch_size):
+    """(height, width) of a training pair, checked (from the headers) to be one size that
+    holds a `patch_size` patch."""
+    low, high = image_size(low_path), image_size(high_path)
+    if low != high:
+        raise UserError(
+            f"'{low_path}' is {low[1]}x{low[0]} but its partner '{high_path}' is "
+            f"{high[1]}x{high[0]}: a pair must have one size"
+        )
+    check_patch_fits(low_path, low, patch_size)
+    return low
+
+
 def load_pair(low_path, high_path, patch_size):
     """A training pair as the original loads it, checked to be equal-sized and patch-sized."""
-    low, high = load_image(low_path), load_image(high_path)
-    if low.shape != high.shape:
-        raise UserError(
-            f"'{low_path}' is {low.shape[1]}x{low.shape[0]} but its partner '{high_path}' is "
-            f"{high.shape[1]}x{high.shape[0]}: a pair must have one size"
-        )
-    check_patch_fits(low_path, low.shape, patch_size)
-    return low, high
+    pair_size(low_path, high_path, patch_size)
+    return load_image(low_path), load_image(high_path)
+
+
+class ImageStack:
+    """Training images of any sizes in one zero-padded (N, H_max, W_max, C) float32 array.
+
+    `stack[i]` is image i's (H_i, W_i, C) view, which its loader fills in place: the training
+    set is held once, not as a list plus a padded copy of it (`patch_dataset` takes the array
+    as it is). `sizes` holds each image's (H_i, W_i).
+    """
+
+    def __init__(self, sizes, channels):
+        self.sizes = np.array(sizes, np.int32).reshape(-1, 2)
+        height, width = self.sizes.max(axis=0) if len(self.sizes) else (0, 0)
+        self.array = np.zeros((len(self.sizes), height, width, channels), np.float32)
+
+    @classmethod
+    def from_arrays(cls, images):
+        """A stack holding copies of the (H, W, C) arrays `images`."""
+        stack = cls([image.shape[:2] for image in images], images[0].shape[2])
+        for slot, image in zip(stack, images):
+            slot[...] = image
+        return stack
+
+    def __len__(self):
+        return len(self.sizes)
+
+    def __getitem__(self, index):
+        height, width = self.sizes[index]
+        return self.array[index, :height, :width]
+
+    def __iter__(self):
+        return (self[index] for index in range(len(self)))
 
 
 def side_by_side(*images):
@@ -136,26 +205,17 @@ def augment(image, mode):
     return tf.cond(mode % 2 == 1, lambda: tf.reverse(rotated, axis=[0]), lambda: rotated)
 
 
-def _padded_stack(images):
-    """(N, H_max, W_max, C) float32 array of `images` (zero padding at the bottom/right)."""
-    height = max(image.shape[0] for image in images)
-    width = max(image.shape[1] for image in images)
-    stack = np.zeros((len(images), height, width, images[0].shape[2]), np.float32)
-    for index, image in enumerate(images):
-        stack[index, : image.shape[0], : image.shape[1]] = image
-    return stack
-
-
 def patch_dataset(
     images, patch_size, batch_size, seed, to_example, modes=8, reshuffle=True, first_patch=0
 ):
     """The original scripts' patch sampling as an infinite, prefetching `tf.data` pipeline.
 
-    `images` is a list of (H, W, C) float32 arrays, each holding every input of one training
-    pair stacked on the channel axis (e.g. low and high, 6 channels), so that both images of a
-    pair get the same crop and the same flip/rotation. Patch k of the stream comes from the
-    next image of a cyclic pass over `images`; as in the original, the first pass goes in
-    order and, when `reshuffle`, every later pass in a new random order. Each patch has a
+    `images` is an `ImageStack` (or a list of (H, W, C) float32 arrays), each image holding
+    every input of one training pair stacked on the channel axis (e.g. low and high, 6
+    channels), so that both images of a pair get the same crop and the same flip/rotation.
+    Patch k of the stream comes from the next image of a cyclic pass over `images`; as in the
+    original, the first pass goes in order and, when `reshuffle`, every later pass in a new
+    random order. Each patch has a
     uniform random position (`random.randint(0, h - patch_size)`) and a uniform `augment`
     mode in [0, `modes`).
 
@@ -164,12 +224,14 @@ def patch_dataset(
     Everything is stateless-random from `seed` and the patch number, so `first_patch` resumes
     the stream exactly where a run that trained on `first_patch` patches left off.
     """
+    if not isinstance(images, ImageStack):
+        images = ImageStack.from_arrays(images)
     count = len(images)
-    sizes = tf.constant([image.shape[:2] for image in images], tf.int32)
+    sizes = tf.constant(images.sizes)
     # A CPU variable, not a constant: tf.data would copy a captured constant into the
     # pipeline's graph (the whole training set); a variable is captured by reference.
     with tf.device("/CPU:0"):
-        store = tf.Variable(_padded_stack(images), trainable=False, name="training_images")
+        store = tf.Variable(images.array, trainable=False, name="training_images")
     order_seed, patch_seed = tf.unstack(
         tf.random.experimental.stateless_split(tf.constant([seed, 0], tf.int64), num=2)
     )

@@ -135,7 +135,9 @@ def report_gain(data_dir, results_dir):
 
 def _define_flags():
     # Defined only when run as a program: the scripts it drives define some of the same names.
-    flags.DEFINE_string("work_dir", "demo_run", "Folder for the demo's dataset, checkpoints and results.")
+    flags.DEFINE_string(
+        "work_dir", "demo_run", "Folder for the demo's dataset, checkpoints and results."
+    )
     flags.DEFINE_integer("crops_per_photo", 8, "Training pairs cut from each training photo.")
     flags.DEFINE_integer("crop_size", 192, "Side of the square training crops.")
     flags.DEFINE_integer("eval_size", 256, "Side of the square centre crop of each eval photo.")

@@ -173,8 +173,8 @@ class Stage:
     build_net: makes the net to train (called inside the distribution strategy's scope).
     loss: `loss(net, batch)` -> dict of named loss terms plus `total`.
     term_names: the keys `loss` returns (each is logged as its epoch mean).
-    images: per training pair, its inputs stacked on the channel axis (see
-        `data.patch_dataset`); to_example turns a patch of it into a batch element.
+    images: a `data.ImageStack`: per training pair, its inputs stacked on the channel axis
+        (see `data.patch_dataset`); to_example turns a patch of it into a batch element.
     samples: `samples(predict, epoch)` -> [(PNG file name, [images to put side by side])];
         `predict(inputs, training=False)` runs the net being trained.
     augment_modes, reshuffle: see `data.patch_dataset`.
@@ -183,7 +183,7 @@ class Stage:
     build_net: Callable[[], keras.Model]
     loss: Callable
     term_names: tuple
-    images: list
+    images: data.ImageStack
     to_example: Callable
     samples: Callable
     augment_modes: int = 8

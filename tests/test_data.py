@@ -47,6 +47,38 @@ def test_load_image_converts_grayscale_and_rgba(tmp_path):
         np.testing.assert_allclose(data.load_image(str(path)), [[[0] * 3, [1] * 3]])
 
 
+def test_load_image_is_normalize_of_uint8_over_255_bit_for_bit(tmp_path):
+    # load_image computes the normalization through a 256-level table: same float32 values.
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(20, 230, (37, 53, 3), dtype=np.uint8)
+    pixels[0, 0] = [3, 200, 250]
+    path = str(tmp_path / "photo.png")
+    write_png(path, pixels)
+    expected = data.normalize(pixels / np.float32(255.0))
+    loaded = data.load_image(path)
+    assert loaded.dtype == np.float32
+    np.testing.assert_array_equal(loaded, expected)
+    # Into a strided view, as training loads low and high into one 6-channel image.
+    pair = np.zeros((37, 53, 6), np.float32)
+    assert data.load_image(path, out=pair[..., 3:]) is not None
+    np.testing.assert_array_equal(pair[..., 3:], expected)
+    np.testing.assert_array_equal(pair[..., :3], 0)
+    with pytest.raises(ValueError, match="photo.png' has shape"):
+        data.load_image(path, out=pair[1:, :, 3:])
+
+
+def test_image_stack_pads_and_views_each_image():
+    images = [np.full((2, 3, 2), 1.0, np.float32), np.full((4, 1, 2), 2.0, np.float32)]
+    stack = data.ImageStack.from_arrays(images)
+    assert len(stack) == 2 and stack.array.shape == (2, 4, 3, 2)
+    np.testing.assert_array_equal(stack.sizes, [[2, 3], [4, 1]])
+    for view, image in zip(stack, images):
+        np.testing.assert_array_equal(view, image)
+    assert stack.array[0, 2:].sum() == 0 and stack.array[1, :, 1:].sum() == 0  # zero padding
+    stack[1][...] = 5.0  # a view: loaders fill the stack in place
+    assert stack.array[1, :, 0].tolist() == [[5.0, 5.0]] * 4
+
+
 def test_list_pairs_reports_unmatched_names(tmp_path):
     split(tmp_path, [((8, 8), (8, 8))])
     write_png(str(tmp_path / "our485" / "low" / "extra.png"), np.zeros((8, 8, 3), np.uint8))
@@ -56,6 +88,7 @@ def test_list_pairs_reports_unmatched_names(tmp_path):
 
 def test_load_pair_checks_sizes(tmp_path):
     (pair,) = split(tmp_path, [((60, 50), (60, 50))])
+    assert data.pair_size(*pair, patch_size=48) == (50, 60)  # from the headers
     low, high = data.load_pair(*pair, patch_size=48)
     assert low.shape == high.shape == (50, 60, 3)
     with pytest.raises(UserError, match=r"0\.png' is 60x50, smaller than the 51x51"):

@@ -118,6 +118,31 @@ def test_gradient_index_semantics():
     np.testing.assert_allclose(losses.gradient(x, "y")[0, ..., 0], expected_y / (1 + 1e-4))
 
 
+def original_tf_gradient(x, direction):
+    """The original `utils.gradient`, TF ops as written there (conv2d with the 2x2 kernel)."""
+    kernel_x = tf.reshape(tf.constant([[0, 0], [-1, 1]], tf.float32), [2, 2, 1, 1])
+    kernel = kernel_x if direction == "x" else tf.transpose(kernel_x, [1, 0, 2, 3])
+    magnitude = tf.abs(tf.nn.conv2d(x, kernel, strides=[1, 1, 1, 1], padding="SAME"))
+    low, high = tf.reduce_min(magnitude), tf.reduce_max(magnitude)
+    return (magnitude - low) / (high - low + 0.0001)
+
+
+@pytest.mark.parametrize("direction", ["x", "y"])
+def test_gradient_and_its_derivative_are_the_originals(direction):
+    x = tf.Variable(np.random.default_rng(3).random((3, 9, 14, 1), dtype=np.float32))
+    upstream = tf.constant(np.random.default_rng(4).random((3, 9, 14, 1), dtype=np.float32))
+    derivatives = []
+    for function in (losses.gradient, original_tf_gradient):
+        with tf.GradientTape() as tape:
+            value = function(x, direction)
+            weighted = tf.reduce_sum(value * upstream)
+        derivatives.append(tape.gradient(weighted, x).numpy())
+        if function is losses.gradient:
+            ours = value.numpy()
+    np.testing.assert_array_equal(ours, value.numpy())
+    np.testing.assert_allclose(derivatives[0], derivatives[1], rtol=1e-6, atol=1e-7)
+
+
 def test_gradient_rejects_unknown_direction():
     with pytest.raises(ValueError, match="direction"):
         losses.gradient(np.zeros((1, 4, 4, 1), np.float32), "z")

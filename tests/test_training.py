@@ -170,6 +170,21 @@ def test_train_saves_and_resumes_with_optimizer_state(tmp_path, capsys):
     assert "already trained to epoch 3" in capsys.readouterr().out
 
 
+def test_resumed_run_ends_where_an_uninterrupted_run_does(tmp_path):
+    def trained_weights(folder, stops):
+        stage = tiny_stage(np.random.default_rng(0))
+        for epochs in stops:
+            training.train(stage, tiny_config(folder, epochs=epochs))
+        net = IllumAdjustNet()
+        checkpoints.load_weights(net, adjust_folder(folder))
+        return net.get_weights()
+
+    # Same weights, optimizer state, learning rate and patch stream after the restart.
+    for resumed, straight in zip(trained_weights(tmp_path / "resumed", [1, 3]),
+                                 trained_weights(tmp_path / "straight", [3])):
+        np.testing.assert_array_equal(resumed, straight)
+
+
 def test_bf16_training_keeps_fp32_weights_and_checkpoints(tmp_path):
     stage = tiny_stage(np.random.default_rng(0))
     assert training.train(stage, tiny_config(tmp_path, precision="bf16")) == 2
