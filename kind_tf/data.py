@@ -51,21 +51,15 @@ def image_size(path):
         return image.height, image.width
 
 
-def load_image(path, out=None):
-    """Loads an image as the original does: float32 (H, W, 3) in [0, 1], min-max normalized.
-
-    `out`: a float32 (H, W, 3) array (e.g. a view into an `ImageStack`) to load into, instead
-    of a new array.
-    """
+def load_image(path):
+    """Loads an image as the original does: float32 (H, W, 3) in [0, 1], min-max normalized."""
     pixels = read_rgb(path)
     # The original normalizes the float32 image uint8 / 255 pixel by pixel, so a pixel's value
     # depends only on its uint8 level (and the image's min and max levels): a table of the
     # 256 levels through the same float32 ops gives the same values in one pass.
     levels = np.arange(256, dtype=np.float32) / np.float32(255.0)
     table = _min_max_scaled(levels, levels[pixels.min()], levels[pixels.max()])
-    if out is not None and out.shape != pixels.shape:
-        raise ValueError(f"image '{path}' has shape {pixels.shape}, `out` has {out.shape}")
-    return np.take(table, pixels, out=out, mode="clip")  # "clip": unbuffered; levels fit
+    return table[pixels]
 
 
 def list_images(folder):
@@ -148,36 +142,73 @@ def load_pair(low_path, high_path, patch_size):
     return load_image(low_path), load_image(high_path)
 
 
-class ImageStack:
-    """Training images of any sizes in one zero-padded (N, H_max, W_max, C) float32 array.
+def _aligned_zeros(shape, alignment=64):
+    """`np.zeros(shape, np.float32)` starting on an `alignment`-byte boundary (TensorFlow's
+    tensor alignment, so that a tensor can share the memory)."""
+    size = int(np.prod(shape)) * 4
+    buffer = np.zeros(size + alignment, np.uint8)
+    offset = -buffer.ctypes.data % alignment
+    return buffer[offset : offset + size].view(np.float32).reshape(shape)
 
-    `stack[i]` is image i's (H_i, W_i, C) view, which its loader fills in place: the training
-    set is held once, not as a list plus a padded copy of it (`patch_dataset` takes the array
-    as it is). `sizes` holds each image's (H_i, W_i).
+
+class ImageStack:
+    """Training images of any sizes, zero-padded into one (N, H_max, W_max, C) float32 stack.
+
+    `stack[i] = image` copies (H_i, W_i, C) image i into it; `variable` then hands the stack to
+    the patch pipeline as a CPU `tf.Variable` sharing its memory, so the training set is held
+    once (a list of arrays copied into a variable peaks at four copies). `sizes` holds each
+    image's (H_i, W_i); `stack[i]` reads image i back.
     """
 
     def __init__(self, sizes, channels):
         self.sizes = np.array(sizes, np.int32).reshape(-1, 2)
         height, width = self.sizes.max(axis=0) if len(self.sizes) else (0, 0)
-        self.array = np.zeros((len(self.sizes), height, width, channels), np.float32)
+        self._array = _aligned_zeros((len(self.sizes), height, width, channels))
+        self._variable = None
 
     @classmethod
     def from_arrays(cls, images):
-        """A stack holding copies of the (H, W, C) arrays `images`."""
+        """A stack of the (H, W, C) arrays `images`."""
         stack = cls([image.shape[:2] for image in images], images[0].shape[2])
-        for slot, image in zip(stack, images):
-            slot[...] = image
+        for index, image in enumerate(images):
+            stack[index] = image
         return stack
 
     def __len__(self):
         return len(self.sizes)
 
+    def __setitem__(self, index, image):
+        if self._variable is not None:
+            raise ValueError("the ImageStack is already a variable: fill it before `variable`")
+        expected = (*self.sizes[index].tolist(), self._array.shape[3])
+        if image.shape != expected:
+            raise ValueError(f"image {index} has shape {image.shape}, expected {expected}")
+        self._array[index, : expected[0], : expected[1]] = image
+
     def __getitem__(self, index):
         height, width = self.sizes[index]
-        return self.array[index, :height, :width]
+        if self._variable is not None:
+            return self._variable[index, :height, :width].numpy()
+        return self._array[index, :height, :width]
 
     def __iter__(self):
         return (self[index] for index in range(len(self)))
+
+    @property
+    def variable(self):
+        """The stack as a CPU `tf.Variable` sharing its memory (made once; no copy).
+
+        `tf.Variable(array)` would copy the set through two transient copies, and slot-wise
+        writes into a variable (scatter or sliced assign) switch it to copy-on-read, which
+        makes every patch read copy the set. DLPack hands the aligned array over as it is;
+        the stack is read-only from then on.
+        """
+        if self._variable is None:
+            with tf.device("/CPU:0"):
+                shared = tf.experimental.dlpack.from_dlpack(self._array.__dlpack__())
+                self._variable = tf.Variable(shared, trainable=False, name="training_images")
+            self._array = None
+        return self._variable
 
 
 def side_by_side(*images):
@@ -228,10 +259,9 @@ def patch_dataset(
         images = ImageStack.from_arrays(images)
     count = len(images)
     sizes = tf.constant(images.sizes)
-    # A CPU variable, not a constant: tf.data would copy a captured constant into the
-    # pipeline's graph (the whole training set); a variable is captured by reference.
-    with tf.device("/CPU:0"):
-        store = tf.Variable(images.array, trainable=False, name="training_images")
+    # A variable, not a constant: tf.data would copy a captured constant into the pipeline's
+    # graph (the whole training set); a variable is captured by reference.
+    store = images.variable
     order_seed, patch_seed = tf.unstack(
         tf.random.experimental.stateless_split(tf.constant([seed, 0], tf.int64), num=2)
     )

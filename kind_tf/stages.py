@@ -55,19 +55,19 @@ def _trained_decomposer(config):
     return tf.function(net, reduce_retracing=True)
 
 
-def _decomposed(config, train_pairs, channels, fill, max_samples=None):
+def _decomposed(config, train_pairs, channels, arrange, max_samples=None):
     """The first `train_pairs` pairs and the sample set (the rest, then eval15), decomposed.
 
-    Returns (a `data.ImageStack` of `channels` channels whose image i is filled by
-    `fill(slot, (R_low, L_low), (R_high, L_high))` of training pair i,
+    Returns (a `data.ImageStack` of `channels`-channel images
+    arrange((R_low, L_low), (R_high, L_high)), one per training pair,
     [(R_low, L_low) per sample image]); each image is decomposed once, as the original.
     """
     pairs, eval_pairs = _splits(config)
     decom = _trained_decomposer(config)
     train = pairs[:train_pairs]
     images = data.ImageStack([data.pair_size(*pair, config.patch_size) for pair in train], channels)
-    for slot, (low, high) in zip(images, train):
-        fill(slot, *decompose(decom, [data.load_image(low), data.load_image(high)]))
+    for index, (low, high) in enumerate(train):
+        images[index] = arrange(*decompose(decom, [data.load_image(low), data.load_image(high)]))
     sample_paths = [low for low, _ in pairs[train_pairs:] + eval_pairs][:max_samples]
     return images, [decompose(decom, [data.load_image(path)])[0] for path in sample_paths]
 
@@ -92,11 +92,10 @@ def decom_batch_loss(net, batch):
 def decom_stage(config):
     """`decomposition_net_train.py`: DecomNet on our485 pairs; samples R|L of eval15."""
     pairs, eval_pairs = _splits(config)
-    # Sizes from the headers first, so each image is loaded straight into its slot.
+    # Sizes from the headers first, so each pair goes straight into its slot.
     images = data.ImageStack([data.pair_size(*pair, config.patch_size) for pair in pairs], 6)
-    for slot, (low, high) in zip(images, pairs):
-        data.load_image(low, out=slot[..., :3])
-        data.load_image(high, out=slot[..., 3:])
+    for index, (low, high) in enumerate(pairs):
+        images[index] = np.concatenate([data.load_image(low), data.load_image(high)], axis=-1)
     eval_images = [(data.load_image(low), data.load_image(high)) for low, high in eval_pairs]
 
     def samples(predict, epoch):
@@ -130,12 +129,6 @@ def restoration_batch_loss(net, batch):
     return losses.restoration_loss(restored, batch["target"])
 
 
-def _restoration_fill(slot, low, high):
-    """A restoration training image: R_low, L_low, R_high ** 1.2 (see `restoration_example`)."""
-    # The original raises the target to the power 1.2 "to improve the contrast".
-    slot[..., :3], slot[..., 3:4], slot[..., 4:] = low[0], low[1], high[0] ** 1.2
-
-
 def restoration_stage(config):
     """`reflectance_restoration_net_train.py`: restore R_low towards R_high ** 1.2."""
     if config.patch_size < 11:
@@ -143,7 +136,11 @@ def restoration_stage(config):
             f"--patch_size {config.patch_size} is below the 11x11 SSIM window of the "
             "restoration loss: use at least 11"
         )
-    images, sample_inputs = _decomposed(config, RESTORATION_TRAIN_PAIRS, 7, _restoration_fill)
+    # The original raises the target to the power 1.2 "to improve the contrast".
+    images, sample_inputs = _decomposed(
+        config, RESTORATION_TRAIN_PAIRS, 7,
+        lambda low, high: np.concatenate([low[0], low[1], high[0] ** 1.2], axis=-1),
+    )
 
     def samples(predict, epoch):
         return [
@@ -182,15 +179,12 @@ def adjust_batch_loss(net, batch):
     return losses.adjust_loss(adjusted, batch["target"])
 
 
-def _adjustment_fill(slot, low, high):
-    """An adjustment training image: L_low, L_high (see `adjustment_example`)."""
-    slot[..., :1], slot[..., 1:] = low[1], high[1]
-
-
 def adjustment_stage(config):
     """`adjustment_net_train.py`: map L_low to L_high (and back) at the patch's exposure ratio."""
     images, sample_inputs = _decomposed(
-        config, ADJUSTMENT_TRAIN_PAIRS, 2, _adjustment_fill, max_samples=ADJUSTMENT_SAMPLES
+        config, ADJUSTMENT_TRAIN_PAIRS, 2,
+        lambda low, high: np.concatenate([low[1], high[1]], axis=-1),
+        max_samples=ADJUSTMENT_SAMPLES,
     )
     rng = np.random.default_rng(config.seed)
 

@@ -48,35 +48,34 @@ def test_load_image_converts_grayscale_and_rgba(tmp_path):
 
 
 def test_load_image_is_normalize_of_uint8_over_255_bit_for_bit(tmp_path):
-    # load_image computes the normalization through a 256-level table: same float32 values.
+    # load_image normalizes through a table of the 256 levels: the same float32 values.
     rng = np.random.default_rng(1)
     pixels = rng.integers(20, 230, (37, 53, 3), dtype=np.uint8)
     pixels[0, 0] = [3, 200, 250]
     path = str(tmp_path / "photo.png")
     write_png(path, pixels)
-    expected = data.normalize(pixels / np.float32(255.0))
     loaded = data.load_image(path)
     assert loaded.dtype == np.float32
-    np.testing.assert_array_equal(loaded, expected)
-    # Into a strided view, as training loads low and high into one 6-channel image.
-    pair = np.zeros((37, 53, 6), np.float32)
-    assert data.load_image(path, out=pair[..., 3:]) is not None
-    np.testing.assert_array_equal(pair[..., 3:], expected)
-    np.testing.assert_array_equal(pair[..., :3], 0)
-    with pytest.raises(ValueError, match="photo.png' has shape"):
-        data.load_image(path, out=pair[1:, :, 3:])
+    np.testing.assert_array_equal(loaded, data.normalize(pixels / np.float32(255.0)))
 
 
-def test_image_stack_pads_and_views_each_image():
+def test_image_stack_pads_each_image_and_becomes_one_variable():
     images = [np.full((2, 3, 2), 1.0, np.float32), np.full((4, 1, 2), 2.0, np.float32)]
     stack = data.ImageStack.from_arrays(images)
-    assert len(stack) == 2 and stack.array.shape == (2, 4, 3, 2)
+    stack[1] = np.full((4, 1, 2), 5.0, np.float32)
+    with pytest.raises(ValueError, match=r"image 0 has shape \(3, 2, 2\), expected \(2, 3, 2\)"):
+        stack[0] = np.zeros((3, 2, 2), np.float32)
+    assert len(stack) == 2
     np.testing.assert_array_equal(stack.sizes, [[2, 3], [4, 1]])
-    for view, image in zip(stack, images):
-        np.testing.assert_array_equal(view, image)
-    assert stack.array[0, 2:].sum() == 0 and stack.array[1, :, 1:].sum() == 0  # zero padding
-    stack[1][...] = 5.0  # a view: loaders fill the stack in place
-    assert stack.array[1, :, 0].tolist() == [[5.0, 5.0]] * 4
+    padded = stack.variable.numpy()
+    assert padded.shape == (2, 4, 3, 2) and stack.variable is stack.variable
+    np.testing.assert_array_equal(padded[0, :2], 1.0)
+    np.testing.assert_array_equal(padded[1, :, :1], 5.0)
+    assert padded[0, 2:].sum() == 0 and padded[1, :, 1:].sum() == 0  # zero padding
+    for read_back, image in zip(stack, [images[0], padded[1, :, :1]]):
+        np.testing.assert_array_equal(read_back, image)
+    with pytest.raises(ValueError, match="already a variable"):
+        stack[0] = images[0]
 
 
 def test_list_pairs_reports_unmatched_names(tmp_path):
