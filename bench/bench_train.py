@@ -17,6 +17,10 @@ the original saves a checkpoint every epoch and no samples before epoch 200).
 
 Ours is timed at each of --precisions (fp32, the default and the original's numerics, and
 bf16, `--precision bf16` of the training scripts); the original is fp32.
+
+The roof: first this CPU's large-matmul rate and the DecomNet step's 3x3 convolution kernels
+timed one at a time; then, for each step, its GFLOP (TensorFlow's graph profiler) and the
+GFLOP/s ours and the original reach.
 """
 
 import math
@@ -26,7 +30,7 @@ import sys
 import tempfile
 import time
 
-from absl import app, flags
+from absl import app, flags, logging
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -131,17 +135,48 @@ def step_gflop(name, batch_size, patch_size):
     return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops / 1e9
 
 
-def matmul_peak_gflops(dtype, size=2048, repeats=10):
-    """This CPU's best GFLOP/s on a large matmul of `dtype`: the roof a train step runs under."""
-    a = tf.cast(tf.random.normal((size, size)), dtype)
-    matmul = tf.function(tf.matmul)
-    matmul(a, a).numpy()
+def _best_seconds(function, *args, repeats=10):
+    """Best wall time of `function(*args)` (a `tf.function`) after a warm-up call."""
+    function(*args).numpy()
     best = math.inf
     for _ in range(repeats):
         start = time.perf_counter()
-        matmul(a, a).numpy()
+        function(*args).numpy()
         best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+    return best
+
+
+def matmul_peak_gflops(dtype, size=2048):
+    """This CPU's best GFLOP/s on a large matmul of `dtype`: the roof a train step runs under."""
+    a = tf.cast(tf.random.normal((size, size)), dtype)
+    return 2 * size**3 / _best_seconds(tf.function(tf.matmul), a, a) / 1e9
+
+
+# The 3x3 convolutions of a DecomNet train step, low and high in one batch of 20:
+# (side, input channels, output channels). The first needs no input gradient.
+DECOM_CONVS = [(48, 4, 32), (24, 32, 64), (12, 64, 128), (24, 128, 64), (48, 64, 32),
+               (48, 32, 32)]
+
+
+def decom_conv_kernels(dtype, batch=20):
+    """[(GFLOP, best seconds)] of each convolution kernel a DecomNet train step runs for its
+    3x3 layers (forward, weight gradient, input gradient), timed one at a time."""
+    strides = [1, 1, 1, 1]
+    timings = []
+    for index, (side, channels_in, channels_out) in enumerate(DECOM_CONVS):
+        x = tf.cast(tf.random.normal((batch, side, side, channels_in)), dtype)
+        w = tf.cast(tf.random.normal((3, 3, channels_in, channels_out)), dtype)
+        dy = tf.cast(tf.random.normal((batch, side, side, channels_out)), dtype)
+        kernels = [
+            (tf.nn.conv2d, (x, w, 1, "SAME")),
+            (tf.raw_ops.Conv2DBackpropFilter, (x, w.shape, dy, strides, "SAME")),
+        ]
+        if index:
+            kernels.append((tf.raw_ops.Conv2DBackpropInput, (x.shape, w, dy, strides, "SAME")))
+        gflop = 2 * batch * side * side * 9 * channels_in * channels_out / 1e9
+        for kernel, args in kernels:
+            timings.append((gflop, _best_seconds(tf.function(lambda k=kernel, a=args: k(*a)))))
+    return timings
 
 
 def _wall_seconds(command):
@@ -180,11 +215,18 @@ def script_seconds(epochs):
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.ERROR)  # The TF1 graph profiler of `step_gflop` warns.
     print(f"device: {runtime.configure()}, load average {os.getloadavg()[0]:.2f}; best of "
           f"{FLAGS.rounds} alternating rounds")
     print("matmul peak of this CPU: " + ", ".join(
         f"{precision} {matmul_peak_gflops(PEAK_DTYPES[precision]):.0f} GFLOP/s"
         for precision in FLAGS.precisions))
+    for precision in FLAGS.precisions:
+        timings = decom_conv_kernels(PEAK_DTYPES[precision])
+        rates = [gflop / seconds for gflop, seconds in timings]
+        print(f"decom step's 3x3 convolution kernels one by one, {precision}: "
+              f"{min(rates):.0f}-{max(rates):.0f} GFLOP/s, together "
+              f"{sum(seconds for _, seconds in timings) * 1e3:.1f} ms a step", flush=True)
     for name in FLAGS.nets:
         for (batch_size, patch_size), steps, readme in SETTINGS[name]:
             ours = dict.fromkeys(FLAGS.precisions, math.inf)
