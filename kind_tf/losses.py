@@ -16,7 +16,7 @@ def gradient(x, direction):
     and gy[i, j] = |x[i+1, j+1] - x[i, j+1]| with zeros past the border (a spurious edge on
     the last column/row, kept). The subtraction below is bit-identical to that convolution.
     The result is `(g - min) / (max - min + 1e-4)` over the WHOLE tensor, all batch items
-    together.
+    together (and all replicas' batches under a distribution strategy).
     """
     if direction not in ("x", "y"):
         raise ValueError(f"gradient direction must be 'x' or 'y', got {direction!r}")
@@ -27,8 +27,23 @@ def gradient(x, direction):
     pixel = tf.slice(padded, [0, 1, 1, 0], size)
     neighbour = tf.slice(padded, [0, 1, 0, 0] if direction == "x" else [0, 0, 1, 0], size)
     magnitude = tf.abs(pixel - neighbour)
-    low, high = tf.reduce_min(magnitude), tf.reduce_max(magnitude)
+    low = _over_all_replicas(tf.reduce_min(magnitude), tf.reduce_min)
+    high = _over_all_replicas(tf.reduce_max(magnitude), tf.reduce_max)
     return (magnitude - low) / (high - low + 1e-4)
+
+
+def _over_all_replicas(value, reduce):
+    """`reduce` (`tf.reduce_min`/`max`) of the scalar `value` over every replica's batch.
+
+    The original normalizes over its whole batch; data-parallel training (`--strategy
+    mirrored`) gives each replica a slice of it, so the replicas' values are gathered
+    (`all_gather` has a gradient): the loss and its gradient are then the whole batch's.
+    Outside a multi-replica step this is `value`.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return reduce(context.all_gather(value[None], axis=0))
 
 
 def _gradient_difference_loss(output, target):

@@ -1,9 +1,14 @@
 """The training losses against the original's values (golden/losses.npz) and a numpy oracle."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import REPO_ROOT
 from kind_tf import losses
 
 RTOL = 1e-5
@@ -208,3 +213,63 @@ def test_losses_are_differentiable_and_finite():
         total = losses.restoration_loss(output, target)["total"]
     gradient = tape.gradient(total, output)
     assert np.all(np.isfinite(gradient)) and np.any(gradient != 0)
+
+
+# Decom loss and its gradient on one batch of 4: on one device, and split over 2 replicas of
+# MirroredStrategy on 2 logical CPUs (set up before TensorFlow starts, hence a subprocess).
+MIRRORED_DECOM_LOSS = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[1])
+from kind_tf import losses
+
+rng = np.random.default_rng(0)
+low, high = rng.random((2, 4, 10, 12, 3), dtype=np.float32)
+offset = rng.random((1, 10, 12, 1), dtype=np.float32)
+
+def total(variable, low, high):
+    r_low, r_high = low * 0.9, high * 0.8  # reflectances; the illuminations depend on variable
+    l_low = tf.reduce_mean(low, -1, keepdims=True) * variable
+    l_high = tf.reduce_max(high, -1, keepdims=True) + variable
+    return losses.decom_loss(low, high, r_low, l_low, r_high, l_high)["total"]
+
+variable = tf.Variable(offset)
+with tf.GradientTape() as tape:
+    single = total(variable, low, high)
+single_gradient = tape.gradient(single, variable)
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    mirrored_variable = tf.Variable(offset)
+
+def replica_step(batch):
+    with tf.GradientTape() as tape:
+        value = total(mirrored_variable, *batch)
+        # As StageTrainer.train_step: the replicas' gradients are summed.
+        scaled = value / strategy.num_replicas_in_sync
+    return value, tape.gradient(scaled, mirrored_variable)
+
+batch = next(iter(strategy.experimental_distribute_dataset(
+    tf.data.Dataset.from_tensors((low, high)))))
+values, gradients = tf.function(lambda b: strategy.run(replica_step, args=(b,)))(batch)
+mirrored = strategy.reduce("MEAN", values, None)
+mirrored_gradient = strategy.reduce("SUM", gradients, None)
+print(json.dumps({
+    "single": float(single), "mirrored": float(mirrored),
+    "gradient_scale": float(np.abs(single_gradient).max()),
+    "gradient_difference": float(np.abs(single_gradient - mirrored_gradient).max()),
+}))
+"""
+
+
+def test_mirrored_replicas_normalize_over_the_global_batch():
+    result = subprocess.run([sys.executable, "-c", MIRRORED_DECOM_LOSS, REPO_ROOT],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(values["mirrored"], values["single"], rtol=1e-6)
+    assert values["gradient_scale"] > 1e-3
+    assert values["gradient_difference"] <= 1e-5 * values["gradient_scale"]
