@@ -226,14 +226,25 @@ def save_images(path, *images, compress_level=outputs.PNG_COMPRESS_LEVEL):
     outputs.write_png(path, pixels, compress_level=compress_level)
 
 
-def augment(image, mode):
-    """The original `data_augmentation` on a (H, W, C) tensor, `mode` in 0..7 (a tensor).
+def augmented_pixels(modes, size):
+    """Where the pixels of the original `data_augmentation(crop, mode)` come from.
 
-    Mode m is a counter-clockwise rotation by (m // 2) * 90 degrees followed, for odd m, by an
-    up-down flip: 0 identity, 1 flipud, 2 rot90, 3 flipud(rot90), ..., 7 flipud(rot90 k=3).
+    For a batch of `modes` (B,) in 0..7 and square (size, size) crops: (rows, cols), each
+    (B, size, size), such that augmented[b, i, j] = crop[b, rows[b, i, j], cols[b, i, j]].
+    Mode m is `np.rot90(crop, k=m // 2)` (counter-clockwise), then for odd m `np.flipud`:
+    0 identity, 1 flipud, 2 rot90, 3 flipud(rot90), ..., 7 flipud(rot90 k=3).
     """
-    rotated = tf.image.rot90(image, k=mode // 2)
-    return tf.cond(mode % 2 == 1, lambda: tf.reverse(rotated, axis=[0]), lambda: rotated)
+    last = size - 1
+    i = tf.range(size)[None, :, None]
+    j = tf.range(size)[None, None, :]
+    modes = tf.cast(modes, tf.int32)[:, None, None]
+    i = tf.where(modes % 2 == 1, last - i, i)  # The flip, last in the original, maps i first.
+    k = modes // 2  # np.rot90: out[i, j] = in[j, last - i] (k 1), in[last - i, last - j] (2),
+    # in[last - j, i] (3).
+    rows = tf.where(k == 0, i, tf.where(k == 1, j, tf.where(k == 2, last - i, last - j)))
+    cols = tf.where(k == 0, j, tf.where(k == 1, last - i, tf.where(k == 2, last - j, i)))
+    shape = [tf.shape(modes)[0], size, size]
+    return tf.broadcast_to(rows, shape), tf.broadcast_to(cols, shape)
 
 
 def patch_dataset(
@@ -246,15 +257,18 @@ def patch_dataset(
     channels), so that both images of a pair get the same crop and the same flip/rotation.
     Patch k of the stream comes from the next image of a cyclic pass over `images`; as in the
     original, the first pass goes in order and, when `reshuffle`, every later pass in a new
-    random order. Each patch has a
-    uniform random position (`random.randint(0, h - patch_size)`) and a uniform `augment`
-    mode in [0, `modes`).
+    random order. Each patch has a uniform random position (`random.randint(0, h -
+    patch_size)`) and a uniform `augmented_pixels` mode in [0, `modes`).
 
-    `to_example(patch, seed)` turns a (patch, patch, C) tensor into the example dict the train
-    step takes; `seed` is a stateless-random seed for per-patch randomness of its own.
-    Everything is stateless-random from `seed` and the patch number, so `first_patch` resumes
+    `to_example(patches, seed)` turns a (batch_size, patch, patch, C) batch of patches into
+    the batch of examples the train step takes; `seed` is a stateless-random seed for
+    randomness of its own. Each batch is cut in one gather (a patch at a time took twice the
+    CPU, which the input pipeline shares with the train step). Everything is stateless-random
+    from `seed` and the batch number, so `first_patch` (a multiple of `batch_size`) resumes
     the stream exactly where a run that trained on `first_patch` patches left off.
     """
+    if first_patch % batch_size:
+        raise ValueError(f"first_patch {first_patch} is not a multiple of batch_size {batch_size}")
     if not isinstance(images, ImageStack):
         images = ImageStack.from_arrays(images)
     count = len(images)
@@ -262,37 +276,46 @@ def patch_dataset(
     # A variable, not a constant: tf.data would copy a captured constant into the pipeline's
     # graph (the whole training set); a variable is captured by reference.
     store = images.variable
-    order_seed, patch_seed = tf.unstack(
+    order_seed, batch_seed = tf.unstack(
         tf.random.experimental.stateless_split(tf.constant([seed, 0], tf.int64), num=2)
     )
+    # The patches of one batch come from at most this many consecutive passes.
+    passes_per_batch = (batch_size - 1) // count + 2
 
     def pass_order(pass_number):
-        if not reshuffle:
-            return tf.range(count)
         shuffled = tf.random.experimental.stateless_shuffle(
             tf.range(count), seed=tf.random.experimental.stateless_fold_in(order_seed, pass_number)
         )
         return tf.where(pass_number == 0, tf.range(count), shuffled)
 
-    def sample(patch_number):
-        image_id = pass_order(patch_number // count)[patch_number % count]
-        seeds = tf.random.experimental.stateless_split(
-            tf.random.experimental.stateless_fold_in(patch_seed, patch_number), num=4
+    def image_ids(patch_numbers):
+        passes, positions = patch_numbers // count, patch_numbers % count
+        if not reshuffle:
+            return tf.cast(positions, tf.int32)
+        orders = tf.stack([pass_order(passes[0] + offset) for offset in range(passes_per_batch)])
+        return tf.gather_nd(orders, tf.stack([passes - passes[0], positions], axis=-1))
+
+    def cut_batch(batch_number):
+        ids = image_ids(batch_number * batch_size + tf.range(batch_size, dtype=tf.int64))
+        draw_seed, example_seed = tf.unstack(tf.random.experimental.stateless_split(
+            tf.random.experimental.stateless_fold_in(batch_seed, batch_number), num=2
+        ))
+        # Full-range integers mod n: uniform on [0, n) to within n / 2**63.
+        draws = tf.random.stateless_uniform(
+            [3, batch_size], draw_seed, minval=None, maxval=None, dtype=tf.int64
         )
-        height, width = sizes[image_id][0], sizes[image_id][1]
-        top = tf.random.stateless_uniform(
-            [], seeds[0], maxval=height - patch_size + 1, dtype=tf.int32
-        )
-        left = tf.random.stateless_uniform(
-            [], seeds[1], maxval=width - patch_size + 1, dtype=tf.int32
-        )
-        mode = tf.random.stateless_uniform([], seeds[2], maxval=modes, dtype=tf.int32)
-        patch = store[image_id, top : top + patch_size, left : left + patch_size]
-        return to_example(augment(patch, mode), seeds[3])
+        room = tf.cast(tf.gather(sizes, ids) - patch_size + 1, tf.int64)
+        top = tf.cast(tf.math.floormod(draws[0], room[:, 0]), tf.int32)[:, None, None]
+        left = tf.cast(tf.math.floormod(draws[1], room[:, 1]), tf.int32)[:, None, None]
+        rows, cols = augmented_pixels(tf.math.floormod(draws[2], modes), patch_size)
+        indices = tf.stack([tf.broadcast_to(ids[:, None, None], tf.shape(rows)),
+                            rows + top, cols + left], axis=-1)
+        # `value()` reads the variable as a tensor; a gather on the variable itself would
+        # switch it to copy-on-read (see `ImageStack.variable`).
+        return to_example(tf.gather_nd(store.value(), indices), example_seed)
 
     return (
-        tf.data.Dataset.counter(first_patch)
-        .map(sample, num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(batch_size, drop_remainder=True)
+        tf.data.Dataset.counter(first_patch // batch_size)
+        .map(cut_batch, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )

@@ -72,10 +72,10 @@ def _decomposed(config, train_pairs, channels, arrange, max_samples=None):
     return images, [decompose(decom, [data.load_image(path)])[0] for path in sample_paths]
 
 
-def decom_example(patch, seed):
-    """A DecomNet example from a (low, high) 6-channel patch."""
+def decom_example(patches, seed):
+    """DecomNet examples from a batch of (low, high) 6-channel patches."""
     del seed
-    return {"low": patch[..., :3], "high": patch[..., 3:]}
+    return {"low": patches[..., :3], "high": patches[..., 3:]}
 
 
 def decom_batch_loss(net, batch):
@@ -115,11 +115,12 @@ def decom_stage(config):
     )
 
 
-def restoration_example(patch, seed):
-    """A restoration example from an (R_low, L_low, R_high ** 1.2) 7-channel patch."""
+def restoration_example(patches, seed):
+    """Restoration examples from a batch of (R_low, L_low, R_high ** 1.2) 7-channel patches."""
     del seed
     return {
-        "reflectance": patch[..., :3], "illumination": patch[..., 3:4], "target": patch[..., 4:]
+        "reflectance": patches[..., :3], "illumination": patches[..., 3:4],
+        "target": patches[..., 4:],
     }
 
 
@@ -157,18 +158,21 @@ def restoration_stage(config):
     )
 
 
-def adjustment_example(patch, seed):
-    """An adjustment example from a (low L, high L) patch, as `adjustment_net_train.py`.
+def adjustment_example(patches, seed):
+    """Adjustment examples from a batch of (low L, high L) patches, as
+    `adjustment_net_train.py`.
 
-    ratio = mean(L_low / (L_high + 1e-4)) over the patch. A fair coin (`seed`) picks the
-    direction: low -> high with the constant map 1 / ratio + 1e-4, or high -> low with `ratio`.
+    Per patch, ratio = mean(L_low / (L_high + 1e-4)) over the patch, and a fair coin (from
+    `seed`) picks the direction: low -> high with the constant map 1 / ratio + 1e-4, or
+    high -> low with `ratio`.
     """
-    low, high = patch[..., :1], patch[..., 1:]
-    ratio = tf.reduce_mean(low / (high + 1e-4))
-    brighten = tf.random.stateless_uniform([], seed, maxval=2, dtype=tf.int32) == 1
+    low, high = patches[..., :1], patches[..., 1:]
+    ratio = tf.reduce_mean(low / (high + 1e-4), axis=[1, 2, 3], keepdims=True)
+    coins = tf.random.stateless_uniform(tf.shape(ratio), seed, maxval=2, dtype=tf.int32)
+    brighten = coins == 1
     return {
         "illumination": tf.where(brighten, low, high),
-        "ratio_map": tf.fill(tf.shape(low), tf.where(brighten, 1.0 / ratio + 1e-4, ratio)),
+        "ratio_map": tf.broadcast_to(tf.where(brighten, 1.0 / ratio + 1e-4, ratio), tf.shape(low)),
         "target": tf.where(brighten, high, low),
     }
 

@@ -116,12 +116,13 @@ def test_save_images_is_the_original_save_images(tmp_path):
     assert os.listdir(tmp_path) == ["sample.png"]
 
 
-@pytest.mark.parametrize("mode", range(8))
-def test_augment_is_the_original_data_augmentation(mode):
-    image = np.arange(5 * 7 * 2, dtype=np.float32).reshape(5, 7, 2)
-    np.testing.assert_array_equal(
-        data.augment(image, np.int32(mode)), original_data_augmentation(image, mode)
-    )
+def test_augmented_pixels_are_the_original_data_augmentation():
+    crop = np.arange(5 * 5 * 2, dtype=np.float32).reshape(5, 5, 2)
+    rows, cols = data.augmented_pixels(np.arange(8), 5)
+    for mode in range(8):
+        np.testing.assert_array_equal(
+            crop[rows[mode], cols[mode]], original_data_augmentation(crop, mode)
+        )
 
 
 def indexed_images(sizes):
@@ -135,7 +136,7 @@ def indexed_images(sizes):
 
 def patches(images, count, patch_size=4, batch_size=1, **kwargs):
     dataset = data.patch_dataset(images, patch_size, batch_size, seed=kwargs.pop("seed", 7),
-                                 to_example=lambda patch, seed: {"patch": patch}, **kwargs)
+                                 to_example=lambda patches, seed: {"patch": patches}, **kwargs)
     batches = [batch["patch"].numpy() for batch in dataset.take(count // batch_size)]
     return np.concatenate(batches)
 
@@ -199,15 +200,20 @@ def test_stream_is_seeded_and_resumable():
     np.testing.assert_array_equal(stream, patches(images, 24, batch_size=4))
     assert not np.array_equal(stream, patches(images, 24, batch_size=4, seed=8))
     np.testing.assert_array_equal(stream[8:], patches(images, 16, batch_size=4, first_patch=8))
+    with pytest.raises(ValueError, match="first_patch 6 is not a multiple of batch_size 4"):
+        patches(images, 16, batch_size=4, first_patch=6)
 
 
-def test_to_example_gets_a_fresh_seed_per_patch():
-    images = indexed_images([(6, 6)])
-    dataset = data.patch_dataset(
-        images, 4, 50, seed=0, to_example=lambda patch, seed: {"seed": seed}
+def test_batches_span_passes_and_to_example_gets_a_seed_per_batch():
+    images = indexed_images([(6, 6), (6, 7)])
+    dataset = data.patch_dataset(  # 5 patches a batch from 2 images: 3 passes at once
+        images, 4, 5, seed=0, to_example=lambda patches, seed: {"patch": patches, "seed": seed}
     )
-    seeds = next(iter(dataset))["seed"].numpy()
-    assert len({tuple(seed) for seed in seeds}) == 50
+    batches = list(dataset.take(4))
+    image_ids = np.concatenate([batch["patch"][:, 0, 0, 0] for batch in batches]) - 1
+    for start in range(0, 20, 2):  # every pass visits each image once
+        assert sorted(image_ids[start:start + 2]) == [0, 1]
+    assert len({tuple(batch["seed"].numpy()) for batch in batches}) == 4
 
 
 def test_image_paths_file_folder_and_errors(tmp_path):

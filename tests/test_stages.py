@@ -65,8 +65,8 @@ def test_decom_stage(tmp_path):
     np.testing.assert_array_equal(stage.images[2][..., :3], data.load_image(pairs[2][0]))
     np.testing.assert_array_equal(stage.images[2][..., 3:], data.load_image(pairs[2][1]))
     assert (stage.augment_modes, stage.reshuffle) == (8, True)
-    example = stage.to_example(tf.constant(stage.images[0]), tf.constant([0, 0]))
-    np.testing.assert_array_equal(example["high"], stage.images[0][..., 3:])
+    example = stage.to_example(tf.constant(stage.images[0][None]), tf.constant([0, 0]))
+    np.testing.assert_array_equal(example["high"][0], stage.images[0][..., 3:])
     samples = stage.samples(DecomNet(), 7)
     assert [name for name, _ in samples] == ["low_1_7.png", "high_1_7.png", "low_2_7.png",
                                             "high_2_7.png"]
@@ -88,8 +88,8 @@ def test_restoration_stage(with_decom, reference_checkpoint):
         authors_decom(reference_checkpoint), data.load_pair(*pairs[4], 16))
     expected = np.concatenate([r_low, l_low, r_high**1.2], -1)  # target R_high ** 1.2
     np.testing.assert_allclose(stage.images[4], expected, atol=1e-5)
-    example = stage.to_example(tf.constant(expected), tf.constant([0, 0]))
-    np.testing.assert_array_equal(example["target"], expected[..., 4:])
+    example = stage.to_example(tf.constant(expected[None]), tf.constant([0, 0]))
+    np.testing.assert_array_equal(example["target"][0], expected[..., 4:])
     samples = stage.samples(RestorationNet(), 3)  # fewer than 466 pairs: eval15 only
     assert [name for name, _ in samples] == ["eval_1_3.png", "eval_2_3.png"]
     assert samples[0][1][1].shape == (1, 30, 40, 3)
@@ -133,20 +133,24 @@ def test_later_stages_need_the_decom_checkpoint(tmp_path, stage):
 
 
 def test_adjustment_example_ratio_maps_and_direction():
-    low, high = 0.2, 0.8
-    patch = tf.concat([tf.fill([4, 4, 1], low), tf.fill([4, 4, 1], high)], -1)
-    ratio = low / (high + 1e-4)
-    directions = set()
-    for seed in range(20):
-        example = stages.adjustment_example(patch, tf.constant([seed, 1]))
-        source, target = example["illumination"][0, 0, 0], example["target"][0, 0, 0]
-        ratio_map = example["ratio_map"].numpy()
+    # A batch of 40 patches: patch b has L_low 0.2 and L_high 0.4 + b / 100.
+    highs = 0.4 + np.arange(40, dtype=np.float32) / 100
+    patches = np.zeros((40, 4, 4, 2), np.float32)
+    patches[..., 0], patches[..., 1] = 0.2, highs[:, None, None]
+    example = stages.adjustment_example(tf.constant(patches), tf.constant([3, 1]))
+    directions = []
+    for index, high in enumerate(highs):
+        source = example["illumination"][index].numpy()
+        target = example["target"][index].numpy()
+        ratio_map = example["ratio_map"][index].numpy()
+        ratio = 0.2 / (high + 1e-4)  # this patch's own ratio
         assert ratio_map.shape == (4, 4, 1) and np.all(ratio_map == ratio_map[0, 0])
-        if np.isclose(source, low):  # low -> high: map 1 / ratio + 1e-4
-            assert np.isclose(target, high) and np.isclose(ratio_map[0, 0, 0], 1 / ratio + 1e-4)
-            directions.add("brighten")
+        if np.allclose(source, 0.2):  # low -> high: map 1 / ratio + 1e-4
+            assert np.allclose(target, high)
+            np.testing.assert_allclose(ratio_map[0, 0, 0], 1 / ratio + 1e-4, rtol=1e-6)
+            directions.append("brighten")
         else:  # high -> low: map ratio
-            assert np.isclose(source, high) and np.isclose(target, low)
-            assert np.isclose(ratio_map[0, 0, 0], ratio)
-            directions.add("darken")
-    assert directions == {"brighten", "darken"}
+            assert np.allclose(source, high) and np.allclose(target, 0.2)
+            np.testing.assert_allclose(ratio_map[0, 0, 0], ratio, rtol=1e-6)
+            directions.append("darken")
+    assert set(directions) == {"brighten", "darken"}  # a coin per patch
