@@ -92,7 +92,7 @@ def test_help_documents_every_flag():
     result = run("train_decom.py", REPO_ROOT, "--help")
     for flag in ("data_dir", "ckpt_dir", "sample_dir", "log_dir", "seed", "epochs", "batch_size",
                  "patch_size", "lr", "decay_every", "decay_factor", "save_every", "schedule",
-                 "strategy", "allow_tf32"):
+                 "strategy", "precision", "allow_tf32"):
         assert f"--{flag}:" in result.stdout or f"--[no]{flag}:" in result.stdout, flag
 
 
