@@ -136,12 +136,6 @@ def pair_size(low_path, high_path, patch_size):
     return low
 
 
-def load_pair(low_path, high_path, patch_size):
-    """A training pair as the original loads it, checked to be equal-sized and patch-sized."""
-    pair_size(low_path, high_path, patch_size)
-    return load_image(low_path), load_image(high_path)
-
-
 def _aligned_zeros(shape, alignment=64):
     """`np.zeros(shape, np.float32)` starting on an `alignment`-byte boundary (TensorFlow's
     tensor alignment, so that a tensor can share the memory)."""

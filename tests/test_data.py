@@ -85,24 +85,30 @@ def test_list_pairs_reports_unmatched_names(tmp_path):
         data.list_pairs(str(tmp_path / "our485"))
 
 
-def test_load_pair_checks_sizes(tmp_path):
+def test_pair_size_checks_sizes_from_the_headers(tmp_path):
     (pair,) = split(tmp_path, [((60, 50), (60, 50))])
-    assert data.pair_size(*pair, patch_size=48) == (50, 60)  # from the headers
-    low, high = data.load_pair(*pair, patch_size=48)
-    assert low.shape == high.shape == (50, 60, 3)
+    assert data.pair_size(*pair, patch_size=48) == (50, 60)
     with pytest.raises(UserError, match=r"0\.png' is 60x50, smaller than the 51x51"):
-        data.load_pair(*pair, patch_size=51)
+        data.pair_size(*pair, patch_size=51)
     (pair,) = split(tmp_path / "b", [((60, 50), (50, 60))])
     with pytest.raises(UserError, match="one size"):
-        data.load_pair(*pair, patch_size=8)
+        data.pair_size(*pair, patch_size=8)
 
 
-def test_load_pair_reports_unreadable_image(tmp_path):
+def test_pair_size_reports_unreadable_image(tmp_path):
     (pair,) = split(tmp_path, [((8, 8), (8, 8))])
     with open(pair[1], "wb") as broken:
         broken.write(b"not a png")
     with pytest.raises(UserError, match="cannot read image"):
-        data.load_pair(*pair, patch_size=8)
+        data.pair_size(*pair, patch_size=8)
+    # A truncated file passes the header check, then fails to decode, as clearly.
+    (pair,) = split(tmp_path / "b", [((64, 64), (64, 64))])
+    content = open(pair[0], "rb").read()
+    with open(pair[0], "wb") as truncated:
+        truncated.write(content[: len(content) // 2])
+    assert data.pair_size(*pair, patch_size=8) == (64, 64)
+    with pytest.raises(UserError, match="cannot read image .*0.png"):
+        data.load_image(pair[0])
 
 
 def test_save_images_is_the_original_save_images(tmp_path):

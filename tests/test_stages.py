@@ -85,7 +85,7 @@ def test_restoration_stage(with_decom, reference_checkpoint):
     assert len(stage.images) == 5 and stage.images[0].shape == (30, 40, 7)
     pairs = data.list_pairs(str(with_decom / "LOL" / "our485"))
     (r_low, l_low), (r_high, _) = stages.decompose(
-        authors_decom(reference_checkpoint), data.load_pair(*pairs[4], 16))
+        authors_decom(reference_checkpoint), [data.load_image(path) for path in pairs[4]])
     expected = np.concatenate([r_low, l_low, r_high**1.2], -1)  # target R_high ** 1.2
     np.testing.assert_allclose(stage.images[4], expected, atol=1e-5)
     example = stage.to_example(tf.constant(expected[None]), tf.constant([0, 0]))
@@ -112,7 +112,7 @@ def test_adjustment_stage(with_decom, reference_checkpoint, monkeypatch):
     stage = stages.adjustment_stage(config(with_decom))
     pairs = data.list_pairs(str(with_decom / "LOL" / "our485"))
     (_, l_low), (_, l_high) = stages.decompose(
-        authors_decom(reference_checkpoint), data.load_pair(*pairs[1], 16))
+        authors_decom(reference_checkpoint), [data.load_image(path) for path in pairs[1]])
     assert len(stage.images) == 4
     np.testing.assert_allclose(stage.images[1], np.concatenate([l_low, l_high], -1), atol=1e-5)
     assert (stage.augment_modes, stage.reshuffle) == (7, False)  # the original's quirks
