@@ -116,22 +116,14 @@ def step_gflop(name, batch_size, patch_size):
     """Floating-point work of one train step of stage `name` in GFLOP, as TensorFlow's graph
     profiler counts it (the convolutions forward and backward, the loss, Adam)."""
     stage = _stage(name, np.random.default_rng(0))
-    net = stage.build_net()
-    optimizer = optimizers.Adam(1e-4)
+    trainer = training.StageTrainer(stage.build_net(), stage.loss, stage.term_names)
+    trainer.compile(optimizer=optimizers.Adam(1e-4))
     batch = next(iter(data.patch_dataset(stage.images[:1], patch_size, batch_size, 0,
                                          stage.to_example)))
-
-    @tf.function
-    def train_step(batch):
-        with tf.GradientTape() as tape:
-            total = stage.loss(net, batch)["total"]
-        variables = net.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
-
     specs = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), batch)
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
-    graph = train_step.get_concrete_function(specs).graph
+    graph = tf.function(trainer.train_step).get_concrete_function(specs).graph
     return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops / 1e9
 
 
