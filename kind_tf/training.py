@@ -75,7 +75,7 @@ def define_flags(default_epochs):
     flags.DEFINE_enum(
         "precision", "fp32", sorted(models.PRECISIONS),
         "fp32 (default): the original's numerics. bf16: Keras mixed_bfloat16, bf16 convolutions "
-        "with float32 weights, optimizer, output heads and losses; about 1.3-1.9x faster steps on "
+        "with float32 weights, optimizer, output heads and losses; about 1.2-1.9x faster steps on "
         "CPUs with AVX512_BF16 and on recent GPUs. Checkpoints are the same either way.",
     )
     flags.DEFINE_enum(
@@ -173,8 +173,8 @@ class Stage:
     build_net: makes the net to train (called inside the distribution strategy's scope).
     loss: `loss(net, batch)` -> dict of named loss terms plus `total`.
     term_names: the keys `loss` returns (each is logged as its epoch mean).
-    images: a `data.ImageStack`: per training pair, its inputs stacked on the channel axis
-        (see `data.patch_dataset`); to_example turns a batch of patches of them into the
+    images: a `data.ImageStack` (or a list of arrays): per training pair, its inputs stacked
+        on the channel axis (see `data.patch_dataset`); to_example turns a batch of patches of them into the
         batch the train step takes.
     samples: `samples(predict, epoch)` -> [(PNG file name, [images to put side by side])];
         `predict(inputs, training=False)` runs the net being trained.
