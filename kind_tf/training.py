@@ -174,8 +174,8 @@ class Stage:
     loss: `loss(net, batch)` -> dict of named loss terms plus `total`.
     term_names: the keys `loss` returns (each is logged as its epoch mean).
     images: a `data.ImageStack` (or a list of arrays): per training pair, its inputs stacked
-        on the channel axis (see `data.patch_dataset`); to_example turns a batch of patches of them into the
-        batch the train step takes.
+        on the channel axis (see `data.patch_dataset`); to_example turns a batch of patches of
+        them into the batch the train step takes.
     samples: `samples(predict, epoch)` -> [(PNG file name, [images to put side by side])];
         `predict(inputs, training=False)` runs the net being trained.
     augment_modes, reshuffle: see `data.patch_dataset`.
