@@ -22,6 +22,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from kind_tf import losses  # noqa: E402
+
 tf.compat.v1.disable_eager_execution()
 v1 = tf.compat.v1
 
@@ -129,7 +132,8 @@ def decom_graph():
 def restoration_graph():
     r_low, i_low, target = (v1.placeholder(tf.float32, [None] * 3 + [c]) for c in (3, 1, 3))
     out = restoration_net(r_low, i_low)
-    ssim = tf.reduce_mean(tf.image.ssim(out, target, 1.0))
+    # `losses.ssim` is the original `tf_ssim` op for op (tests/test_losses.py checks it).
+    ssim = sum(losses.ssim(out[..., c:c + 1], target[..., c:c + 1]) for c in range(3)) / 3.0
     loss = (tf.reduce_mean(tf.square(out - target)) + (1 - ssim)
             + grad_loss(tf.image.rgb_to_grayscale(out), tf.image.rgb_to_grayscale(target)))
     return [r_low, i_low, target], loss

@@ -1,6 +1,7 @@
 """The training losses against the original's values (golden/losses.npz) and a numpy oracle."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -273,3 +274,75 @@ def test_mirrored_replicas_normalize_over_the_global_batch():
     np.testing.assert_allclose(values["mirrored"], values["single"], rtol=1e-6)
     assert values["gradient_scale"] > 1e-3
     assert values["gradient_difference"] <= 1e-5 * values["gradient_scale"]
+
+
+# The original utils.py `_tf_fspecial_gauss` and `tf_ssim` (mean_metric, no cs_map) and the
+# restoration script's `ssim_loss`, verbatim but for names, run as a TF1 graph.
+def original_ssim_loss_graph(output_r, input_high_r):
+    v1 = tf.compat.v1
+
+    def _tf_fspecial_gauss(size, sigma):
+        x_data, y_data = np.mgrid[-size//2 + 1:size//2 + 1, -size//2 + 1:size//2 + 1]
+        x_data = np.expand_dims(np.expand_dims(x_data, axis=-1), axis=-1)
+        y_data = np.expand_dims(np.expand_dims(y_data, axis=-1), axis=-1)
+        x = tf.constant(x_data, dtype=tf.float32)
+        y = tf.constant(y_data, dtype=tf.float32)
+        g = tf.exp(-((x**2 + y**2)/(2.0*sigma**2)))
+        return g / tf.reduce_sum(g)
+
+    def tf_ssim(img1, img2, size=11, sigma=1.5):
+        window = _tf_fspecial_gauss(size, sigma)
+        C1, C2 = (0.01*1)**2, (0.03*1)**2
+        mu1 = tf.nn.conv2d(img1, window, strides=[1, 1, 1, 1], padding='VALID')
+        mu2 = tf.nn.conv2d(img2, window, strides=[1, 1, 1, 1], padding='VALID')
+        mu1_sq, mu2_sq, mu1_mu2 = mu1*mu1, mu2*mu2, mu1*mu2
+        sigma1_sq = tf.nn.conv2d(img1*img1, window, strides=[1, 1, 1, 1], padding='VALID') - mu1_sq
+        sigma2_sq = tf.nn.conv2d(img2*img2, window, strides=[1, 1, 1, 1], padding='VALID') - mu2_sq
+        sigma12 = tf.nn.conv2d(img1*img2, window, strides=[1, 1, 1, 1], padding='VALID') - mu1_mu2
+        value = ((2*mu1_mu2 + C1)*(2*sigma12 + C2))/((mu1_sq + mu2_sq + C1)*(sigma1_sq + sigma2_sq + C2))
+        return tf.reduce_mean(value)
+
+    with tf.Graph().as_default():
+        out = v1.placeholder(tf.float32, output_r.shape)
+        high = v1.placeholder(tf.float32, input_high_r.shape)
+        ssim_r = sum(tf_ssim(out[:, :, :, c:c + 1], high[:, :, :, c:c + 1]) for c in range(3))
+        loss_ssim = 1 - ssim_r / 3.0
+        with v1.Session() as session:
+            return session.run([loss_ssim, tf.gradients(loss_ssim, out)[0]],
+                               {out: output_r, high: input_high_r})
+
+
+def dark_lol_patches(lol_dir, batch=4, size=48):
+    """Restoration-like (output, target) patches of LOL: the raw dark low images, high ** 1.2."""
+    from PIL import Image
+
+    names = sorted(os.listdir(os.path.join(lol_dir, "our485", "low")))[:batch]
+    rng = np.random.default_rng(7)
+    outputs, targets = [], []
+    for name in names:
+        low, high = (np.asarray(Image.open(os.path.join(lol_dir, "our485", side, name)),
+                                np.float32) / 255 for side in ("low", "high"))
+        y, x = rng.integers(0, low.shape[0] - size), rng.integers(0, low.shape[1] - size)
+        outputs.append(low[y:y + size, x:x + size])
+        targets.append(high[y:y + size, x:x + size] ** 1.2)
+    return np.stack(outputs), np.stack(targets)
+
+
+def test_restoration_ssim_and_its_gradient_are_the_originals_on_dark_patches(lol_dir):
+    output, target = dark_lol_patches(lol_dir)
+    expected_loss, expected_grad = original_ssim_loss_graph(output, target)
+
+    @tf.function
+    def loss_and_gradient(output, target):  # as the train step: a graph, a GradientTape
+        with tf.GradientTape() as tape:
+            tape.watch(output)
+            loss = losses.restoration_loss(output, target)["ssim"]
+        return loss, tape.gradient(loss, output)
+
+    loss, grad = loss_and_gradient(tf.constant(output), tf.constant(target))
+    # Same ops in the same order: the loss is bit-identical; the gradient differs only in the
+    # order the tape sums its parts (6e-6 of its largest value), against 1e-4 for
+    # `tf.image.ssim`'s one-pass variances on these patches.
+    np.testing.assert_allclose(loss.numpy(), expected_loss, rtol=1e-7)
+    np.testing.assert_allclose(grad.numpy(), expected_grad, rtol=0,
+                               atol=2e-5 * np.abs(expected_grad).max())
