@@ -20,6 +20,10 @@ import tensorflow as tf
 
 from kind_tf.errors import UserError
 
+# The shipped weights of the three nets (float32, this format; see pretrained/README.md).
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "pretrained")
+
 # Model name (the original variable scope) -> folder name the authors' scripts use.
 NET_FOLDERS = {
     "DecomNet": "decom_net_train",
@@ -152,8 +156,9 @@ def load_net(model, root):
     if not os.path.isdir(folder):
         raise CheckpointError(
             f"no {model.name} checkpoint: folder '{folder}' not found; train it with "
-            f"{TRAINING_SCRIPTS[model.name]} or put the authors' pre-trained weights "
-            "(links in github.com/zhangyhuaee/KinD) there"
+            f"{TRAINING_SCRIPTS[model.name]}, put the authors' pre-trained weights "
+            "(links in github.com/zhangyhuaee/KinD) there, or use the shipped weights: "
+            f"--ckpt {os.path.relpath(PRETRAINED_DIR)}/"
         )
     return load_weights(model, folder)
 

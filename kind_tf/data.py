@@ -216,8 +216,8 @@ def save_images(path, *images, compress_level=outputs.PNG_COMPRESS_LEVEL):
     Like the original, values are truncated, not rounded. The file is written whole or not at
     all (`outputs.write_png`).
     """
-    pixels = np.clip(side_by_side(*images) * 255.0, 0, 255.0).astype("uint8")
-    outputs.write_png(path, pixels, compress_level=compress_level)
+    outputs.write_png(path, outputs.to_uint8(side_by_side(*images)),
+                      compress_level=compress_level)
 
 
 def augmented_pixels(modes, size):

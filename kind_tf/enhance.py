@@ -1,6 +1,6 @@
 """Enhances any photo, or a folder of photos, as the authors' evaluate.py.
 
-Usage: python -m kind_tf.enhance --ckpt checkpoint/ --input PATH_OR_FOLDER
+Usage: python -m kind_tf.enhance --input PATH_OR_FOLDER [--ckpt pretrained/]
        [--output_dir results/] [--ratio 5.0] [--tile 1024] [--precision fp32|bf16]
 
 Each photo (any format Pillow reads; grayscale and RGBA are converted to RGB) is normalized

@@ -4,6 +4,11 @@ Per low/high pair: normalize both (the original `load_images`), ratio = the grou
 ratio `mean(L_high / (L_low + 1e-4))` or a fixed number, output `R_restored * L_adjusted`
 (no post-processing), saved as `<name>_kindle.png` with the original's truncating 8-bit
 conversion. PSNR and SSIM are measured on that saved PNG against the 8-bit ground truth.
+
+The same run also scores two variants that papers report, so one run gives the whole table:
+a fixed ratio (5.0, the original `evaluate.py`'s light level: no ground truth used) and the
+GT-mean protocol of later papers (Retinexformer's `--GT_mean`, also LLFlow's): the output
+scaled so that its gray mean equals the ground truth's, which factors the light level out.
 """
 
 import os
@@ -18,7 +23,13 @@ from kind_tf.errors import UserError
 # Published eval15 results (GT-ratio protocol): KinD (ACM MM 2019) and KinD++ (IJCV 2021).
 PUBLISHED = (("KinD (paper)", 20.87, 0.80), ("KinD++ (paper)", 21.30, 0.82))
 METRIC_NAMES = ("psnr", "ssim", "ssim_gray")
-CSV_COLUMNS = ("name", *METRIC_NAMES, "ratio")
+# The original evaluate.py enhances its test photos at this ratio.
+FIXED_RATIO = 5.0
+VARIANTS = ("fixed_ratio", "gt_mean")
+CSV_COLUMNS = ("name", *METRIC_NAMES, "ratio",
+               *(f"{variant}_{key}" for variant in VARIANTS for key in METRIC_NAMES))
+# ITU-R 601 luma, the gray of the GT-mean scaling (as cv2's RGB2GRAY).
+LUMA = (0.299, 0.587, 0.114)
 # The comparison image: this many rows (spread over the set), each tile this many px high.
 COMPARISON_ROWS = 4
 COMPARISON_HEIGHT = 200
@@ -51,6 +62,17 @@ def protocol(ratio, data_dir):
     }
 
 
+def gt_mean_scaled(image, reference):
+    """`image` (uint8 RGB) scaled so its gray mean equals `reference`'s, clipped, as uint8.
+
+    The GT-mean protocol: `clip(x * mean(gray(gt)) / mean(gray(x)), 0, 1)` on [0, 1] images,
+    then rounded to 8 bits for the metrics.
+    """
+    x, y = (np.asarray(a, np.float64) / 255 for a in (image, reference))
+    scale = np.mean(y @ LUMA) / max(np.mean(x @ LUMA), 1e-12)
+    return np.round(np.clip(x * scale, 0, 1) * 255).astype(np.uint8)
+
+
 def _tile(pixels, label):
     """`pixels` scaled to the comparison height, with `label` written in its corner."""
     image = Image.fromarray(pixels)
@@ -80,12 +102,14 @@ def _comparison_indices(count):
     return set(np.linspace(0, count - 1, min(COMPARISON_ROWS, count)).round().astype(int))
 
 
-def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, verbose=1):
+def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, verbose=1,
+             fixed_ratio=FIXED_RATIO):
     """Runs the LOL protocol over the pairs of `data_dir` and writes results to `output_dir`.
 
     `nets` = (decom, restoration, adjust); `ratio` None is the GT-ratio protocol, a number a
     fixed ratio; `limit` evaluates only the first pairs; `details` (e.g. the checkpoint) go
-    into the protocol record. Writes the PNGs, `metrics.json`, `metrics.csv` and
+    into the protocol record. Each pair is also scored at `fixed_ratio` and under the GT-mean
+    protocol (`report["variants"]`). Writes the PNGs, `metrics.json`, `metrics.csv` and
     `comparison.png`, and returns the metrics.json content.
     """
     if limit is not None and limit < 1:
@@ -93,7 +117,10 @@ def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, v
     pairs = data.list_pairs(data_dir)[:limit]
     decom = nets[0]
     outputs.make_output_dir(output_dir)
-    progress = keras.utils.Progbar(len(pairs), verbose=verbose, unit_name="image")
+    # The running means are passed in as "stateful" values: Keras' own averaging shows the
+    # last image's value on the final line.
+    progress = keras.utils.Progbar(len(pairs), verbose=verbose, unit_name="image",
+                                   stateful_metrics=("psnr", "ssim"))
     chosen = _comparison_indices(len(pairs))
     rows, comparison = [], []
     for index, (low_path, high_path) in enumerate(pairs):
@@ -107,16 +134,27 @@ def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, v
         name, path = outputs.result_name(low_path), outputs.kindle_path(low_path, output_dir)
         data.save_images(path, output.numpy())
         ours = data.read_rgb(path)
+        fixed = outputs.to_uint8(pipeline.enhance(low, *nets, fixed_ratio, denoise=False))
         row = {"name": name, **metrics.image_metrics(ours, truth), "ratio": image_ratio}
+        for variant, image in (("fixed_ratio", fixed[0]), ("gt_mean", gt_mean_scaled(ours, truth))):
+            row.update({f"{variant}_{key}": value
+                        for key, value in metrics.image_metrics(image, truth).items()})
         rows.append(row)
         if index in chosen:
             low_pixels = data.read_rgb(low_path)
             comparison.append(comparison_row(low_pixels, ours, truth, name, row["psnr"]))
-        progress.update(index + 1, [(key, row[key]) for key in ("psnr", "ssim")])
+        progress.update(index + 1, [(key, np.mean([r[key] for r in rows]))
+                                    for key in ("psnr", "ssim")])
     report = {
-        "mean": {key: float(np.mean([row[key] for row in rows])) for key in METRIC_NAMES},
+        "mean": _means(rows),
         "images": rows,
         "protocol": {**protocol(ratio, data_dir), **(details or {}), "images": len(rows)},
+        "variants": {
+            "fixed_ratio": {"mean": _means(rows, "fixed_ratio_"), "ratio": fixed_ratio},
+            "gt_mean": {"mean": _means(rows, "gt_mean_"),
+                        "protocol": "the output above scaled to the ground truth's gray mean "
+                                    "(ITU-R 601 luma), clipped, 8-bit"},
+        },
     }
     outputs.write_json(os.path.join(output_dir, "metrics.json"), report)
     outputs.write_csv(os.path.join(output_dir, "metrics.csv"), rows, CSV_COLUMNS)
@@ -124,14 +162,26 @@ def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, v
     return report
 
 
+def _means(rows, prefix=""):
+    return {key: float(np.mean([row[prefix + key] for row in rows])) for key in METRIC_NAMES}
+
+
 def format_table(report):
-    """This run's mean PSNR/SSIM beside the published KinD and KinD++ rows."""
-    mean = report["mean"]
+    """This run's mean PSNR/SSIM, its variants, and the published KinD and KinD++ rows."""
+    ratio = report["protocol"]["ratio"]
+    rows = [
+        ("GT ratio (authors' protocol)" if isinstance(ratio, str) else f"ratio {ratio:g}",
+         report["mean"]),
+        (f"ratio {report['variants']['fixed_ratio']['ratio']:g}",
+         report["variants"]["fixed_ratio"]["mean"]),
+        ("GT mean (of the first row)", report["variants"]["gt_mean"]["mean"]),
+    ]
     lines = [
         f"protocol: {report['protocol']['name']}, {report['protocol']['images']} images",
-        f"{'':<22}{'PSNR':>8}{'SSIM':>8}{'SSIM gray':>11}",
-        f"{'this run':<22}{mean['psnr']:>8.2f}{mean['ssim']:>8.3f}{mean['ssim_gray']:>11.3f}",
+        f"{'':<30}{'PSNR':>8}{'SSIM':>8}{'SSIM gray':>11}",
     ]
-    lines += [f"{name:<22}{psnr:>8.2f}{ssim:>8.2f}{'-':>11}" for name, psnr, ssim in PUBLISHED]
+    lines += [f"{name:<30}{mean['psnr']:>8.2f}{mean['ssim']:>8.3f}{mean['ssim_gray']:>11.3f}"
+              for name, mean in rows]
+    lines += [f"{name:<30}{psnr:>8.2f}{ssim:>8.2f}{'-':>11}" for name, psnr, ssim in PUBLISHED]
     lines.append("(published rows: eval15, GT-ratio protocol)")
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """Exports the whole enhancer (image, ratio -> enhanced image) as a TensorFlow SavedModel.
 
-Usage: python -m kind_tf.export --ckpt checkpoint/ --out DIR [--precision fp32|bf16]
+Usage: python -m kind_tf.export --out DIR [--ckpt pretrained/] [--precision fp32|bf16]
 
 Signatures (any batch and size; `ratio` is a float32 scalar, the light level, 0-5 typical):
 - `serving_default`: `image` uint8 (B,H,W,3) -> `enhanced` float32 in [0, 1] and

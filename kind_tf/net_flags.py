@@ -2,15 +2,20 @@
 
 from absl import flags
 
-from kind_tf import models, pipeline
+from kind_tf import checkpoints, models, pipeline
 
 
-def define(flag_values=flags.FLAGS):
-    """Defines --ckpt and --precision (call from a script's `__main__` block)."""
+def define(flag_values=flags.FLAGS, default_ckpt=checkpoints.PRETRAINED_DIR):
+    """Defines --ckpt and --precision (call from a script's `__main__` block).
+
+    `--ckpt` defaults to the shipped weights; evaluate.py passes the authors' `checkpoint`.
+    """
     flags.DEFINE_string(
-        "ckpt", "checkpoint", "Checkpoint root holding decom_net_train/, Restoration_net_train/ "
-        "and illumination_adjust_net_train/ (the authors' TF1 checkpoints or ours, detected "
-        "automatically).", flag_values=flag_values,
+        "ckpt", default_ckpt,
+        "Checkpoint root holding decom_net_train/, Restoration_net_train/ and "
+        "illumination_adjust_net_train/ (the authors' TF1 checkpoints or ours, detected "
+        "automatically); pretrained/ holds the weights this project ships.",
+        flag_values=flag_values,
     )
     flags.DEFINE_enum(
         "precision", "fp32", sorted(models.PRECISIONS), "fp32 (default, as the original) or "

@@ -5,6 +5,7 @@ import csv
 import json
 import os
 
+import numpy as np
 from PIL import Image
 
 from kind_tf.errors import UserError
@@ -49,6 +50,11 @@ def atomic_write(path, mode="w", **open_kwargs):
 # bigger, the same pixels.
 PNG_COMPRESS_LEVEL = 6
 PNG_FAST_COMPRESS_LEVEL = 1
+
+
+def to_uint8(image):
+    """The original `save_images` conversion, `uint8(clip(x * 255, 0, 255))`: truncation."""
+    return np.clip(np.asarray(image) * 255.0, 0, 255.0).astype(np.uint8)
 
 
 def write_png(path, pixels, compress_level=PNG_COMPRESS_LEVEL):

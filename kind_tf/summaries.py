@@ -38,7 +38,7 @@ def image(tag, pixels):
     if pixels.ndim == 2:
         pixels = pixels[..., None]
     encoded = tf.io.encode_png(
-        np.clip(pixels * 255.0, 0, 255).astype(np.uint8),
+        outputs.to_uint8(pixels),
         compression=outputs.PNG_FAST_COMPRESS_LEVEL,
     )
     height, width = pixels.shape[:2]

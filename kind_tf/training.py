@@ -142,6 +142,12 @@ def config_from_flags(original):
     for name in ("lr", "decay_factor"):
         if not (FLAGS[name].value > 0 and math.isfinite(FLAGS[name].value)):
             raise UserError(f"--{name} must be a positive number, got {FLAGS[name].value}")
+    ckpt_dir = os.path.abspath(FLAGS.ckpt_dir)
+    if ckpt_dir == checkpoints.PRETRAINED_DIR or ckpt_dir.startswith(
+            checkpoints.PRETRAINED_DIR + os.sep):
+        # The shipped weights are only ever written by kind_tf.recipe, whole.
+        raise UserError(f"--ckpt_dir '{FLAGS.ckpt_dir}' is the shipped weights' folder, which "
+                        "training never writes: pass another --ckpt_dir (e.g. checkpoint)")
     batch_size, patch_size = FLAGS.batch_size, FLAGS.patch_size
     if FLAGS.schedule == "original":
         batch_size = batch_size if FLAGS["batch_size"].present else original.batch_size

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from kind_tf import data, evaluation
+from kind_tf import data, evaluation, metrics
 from kind_tf.errors import UserError
 
 
@@ -50,16 +50,65 @@ def test_report_files(two_images):
     assert report["mean"]["psnr"] == pytest.approx(np.mean([r["psnr"] for r in report["images"]]))
     assert report["protocol"]["ckpt"] == "reference" and report["protocol"]["images"] == 2
     csv_lines = (output_dir / "metrics.csv").read_text().splitlines()
-    assert csv_lines[0] == "name,psnr,ssim,ssim_gray,ratio" and len(csv_lines) == 3
+    assert csv_lines[0] == (
+        "name,psnr,ssim,ssim_gray,ratio,fixed_ratio_psnr,fixed_ratio_ssim,fixed_ratio_ssim_gray,"
+        "gt_mean_psnr,gt_mean_ssim,gt_mean_ssim_gray"
+    ) and len(csv_lines) == 3
     comparison = data.read_rgb(output_dir / "comparison.png")
     assert comparison.shape == (2 * evaluation.COMPARISON_HEIGHT, 3 * 300, 3)
 
 
 def test_table_shows_this_run_beside_the_published_numbers(two_images):
-    table = evaluation.format_table(two_images[0])
-    assert "LOL GT-ratio" in table
-    assert f"{two_images[0]['mean']['psnr']:.2f}" in table
-    assert "20.87" in table and "0.80" in table and "21.30" in table and "0.82" in table
+    report = two_images[0]
+    lines = evaluation.format_table(report).splitlines()
+    assert lines[0] == "protocol: LOL GT-ratio (evaluate_LOLdataset.py), 2 images"
+    rows = {line[:30].strip(): line[30:].split() for line in lines[2:7]}
+    means = {"GT ratio (authors' protocol)": report["mean"],
+             "ratio 5": report["variants"]["fixed_ratio"]["mean"],
+             "GT mean (of the first row)": report["variants"]["gt_mean"]["mean"]}
+    for name, mean in means.items():
+        assert rows[name] == [f"{mean['psnr']:.2f}", f"{mean['ssim']:.3f}",
+                              f"{mean['ssim_gray']:.3f}"]
+    assert rows["KinD (paper)"] == ["20.87", "0.80", "-"]
+    assert rows["KinD++ (paper)"] == ["21.30", "0.82", "-"]
+
+
+def test_variants_fixed_ratio_and_gt_mean(two_images, lol_dir, reference_nets, tmp_path):
+    report, output_dir = two_images
+    fixed = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path), ratio=5.0,
+                                limit=2, verbose=0)
+    # The fixed-ratio variant scores exactly what a --ratio 5 run scores.
+    assert report["variants"]["fixed_ratio"]["mean"] == fixed["mean"]
+    for row in report["images"]:
+        ours = data.read_rgb(output_dir / f"{row['name']}_kindle.png")
+        truth = data.read_rgb(f"{lol_dir}/eval15/high/{row['name']}.png")
+        scaled = evaluation.gt_mean_scaled(ours, truth)
+        assert row["gt_mean_psnr"] == metrics.psnr(scaled, truth)
+        assert row["gt_mean_psnr"] != row["psnr"]
+    means = report["variants"]["gt_mean"]["mean"]
+    assert means["psnr"] == pytest.approx(np.mean([r["gt_mean_psnr"] for r in report["images"]]))
+
+
+def test_gt_mean_scaling_matches_the_gray_means():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(40, 200, (16, 16, 3)).astype(np.uint8)
+    darker = (truth // 2).astype(np.uint8)
+    scaled = evaluation.gt_mean_scaled(darker, truth)
+    luma = np.array([0.299, 0.587, 0.114])
+    # Halving then doubling: back within the 8-bit rounding of the halving.
+    np.testing.assert_allclose(np.mean(scaled @ luma), np.mean(truth @ luma), atol=0.6)
+    assert np.abs(scaled.astype(int) - truth).max() <= 1
+    # Bright pixels clip at 255 rather than wrap.
+    assert evaluation.gt_mean_scaled(np.full((2, 2, 3), 200, np.uint8),
+                                     np.full((2, 2, 3), 250, np.uint8)).max() == 250
+
+
+def test_progress_ends_on_the_mean(two_images, lol_dir, reference_nets, tmp_path, capsys):
+    report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path), limit=2,
+                                 verbose=2)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"psnr: {report['mean']['psnr']:.4f}" in last
+    assert f"psnr: {report['images'][-1]['psnr']:.4f}" not in last
 
 
 def test_fixed_ratio_is_used_for_every_image(lol_dir, reference_nets, tmp_path):

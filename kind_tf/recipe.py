@@ -1,0 +1,252 @@
+"""The whole KinD training recipe in one command: the three stages, then the shipped weights.
+
+    python -m kind_tf.recipe --data_dir ~/data/LOL --run_dir ~/kind_runs/reference
+
+runs `train_decom.py`, `train_restoration.py` and `train_adjustment.py` in that order with the
+reference loop's defaults (patch 48, batch 10, lr / 10 every 500 epochs; 2000 / 1000 / 2000
+epochs), each stage's checkpoints, samples and TensorBoard logs under `--run_dir`. Each
+stage's final weights go to `--out_dir` (float32, no optimizer state) as soon as the stage
+ends, with `record.json`: the commit and command of every stage run, epochs, precision, device
+and wall time. At the end it evaluates the weights on eval15 (`evaluate.py`'s three
+protocols) and adds the metrics to the record. Re-running resumes: finished stages are
+skipped, an unfinished one continues from its last checkpoint (the scripts' own resume).
+
+`--epoch_scale` shortens the whole schedule in proportion (epochs and the lr step alike),
+for hosts that cannot run the defaults in one sitting.
+"""
+
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+import tensorflow as tf
+from absl import flags, logging
+
+from kind_tf import checkpoints, cli, evaluation, models, outputs, pipeline
+from kind_tf.errors import UserError
+
+FLAGS = flags.FLAGS
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# (net name, script, default epochs): the README's order and the reference loop's epochs.
+STAGES = (
+    ("DecomNet", "train_decom.py", 2000),
+    ("Restoration_net", "train_restoration.py", 1000),
+    ("Illumination_adjust_net", "train_adjustment.py", 2000),
+)
+DECAY_EVERY = 500
+# The run's settings: a resumed run must use the same ones.
+SETTINGS_KEYS = ("epoch_scale", "precision", "seed", "data_dir")
+RECORD_NAME = "record.json"
+STATE_NAME = "recipe_state.json"
+LOG_NAME = "recipe.log"
+
+flags.DEFINE_string("data_dir", None, "LOL folder holding our485/ and eval15/.")
+flags.DEFINE_string("run_dir", None, "The run's folder (checkpoints with optimizer state, "
+                    "samples, logs, recipe.log); keep it outside the repository. Re-running "
+                    "with the same folder resumes.")
+flags.DEFINE_string("out_dir", checkpoints.PRETRAINED_DIR, "Where the final float32 weights "
+                    "and record.json go (default: the repository's pretrained/).")
+flags.DEFINE_float("epoch_scale", 1.0, "Multiply every stage's epochs and the lr step (500) "
+                   "by this: 0.2 gives 400 / 200 / 400 epochs with lr / 10 every 100.")
+flags.DEFINE_enum("precision", "fp32", sorted(models.PRECISIONS), "Training precision of "
+                  "every stage (see train_decom.py --help); the shipped weights are float32.")
+flags.DEFINE_integer("seed", 0, "Seed of every stage.")
+flags.mark_flags_as_required(["data_dir", "run_dir"])
+
+
+def schedule(epoch_scale):
+    """[(net name, script, epochs)] and the lr step of the reference loop scaled by
+    `epoch_scale`."""
+    if not epoch_scale > 0:
+        raise UserError(f"--epoch_scale must be positive, got {epoch_scale}")
+    stages = [(net, script, max(1, round(epochs * epoch_scale))) for net, script, epochs in STAGES]
+    return stages, max(1, round(DECAY_EVERY * epoch_scale))
+
+
+def stage_command(script, epochs, decay_every, run_dir, settings):
+    """The training script's command line for one stage of the run."""
+    return [
+        sys.executable, script,
+        f"--data_dir={settings['data_dir']}",
+        f"--ckpt_dir={os.path.join(run_dir, 'checkpoint')}",
+        f"--sample_dir={os.path.join(run_dir, 'samples')}",
+        f"--log_dir={os.path.join(run_dir, 'logs')}",
+        f"--epochs={epochs}", f"--decay_every={decay_every}",
+        f"--precision={settings['precision']}", f"--seed={settings['seed']}",
+    ]
+
+
+def trained_epoch(folder):
+    """The epoch of the latest checkpoint in `folder` (the loop numbers them by epoch), or 0."""
+    latest = os.path.isdir(folder) and tf.train.latest_checkpoint(folder)
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
+def git_commit():
+    """(commit, dirty) of the repository the recipe runs from; ("unknown", None) outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, check=True,
+                                capture_output=True, text=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                cwd=REPO_ROOT, check=True, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", None
+    return commit, bool(status.stdout.strip())
+
+
+def host_description():
+    """CPU model, cores and bf16 support, or the GPU: where a stage ran."""
+    device = cli.configure_device()
+    model, flags_line = platform.processor() or platform.machine(), ""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name") and not flags_line:
+                    model = line.split(":", 1)[1].strip()
+                if line.startswith("flags"):
+                    flags_line = line
+                    break
+    except OSError:
+        pass
+    features = [name for name in ("avx512f", "avx512_bf16", "amx_bf16") if f" {name}" in flags_line]
+    cpu = f"{model}, {os.cpu_count()} cores" + (f", {' '.join(features)}" if features else "")
+    return cpu if device == "CPU" else f"{device}; host {cpu}"
+
+
+class Log:
+    """Prints to the terminal and appends to `<run_dir>/recipe.log`."""
+
+    def __init__(self, path):
+        self.file = open(path, "a", buffering=1)
+
+    def __call__(self, line=""):
+        print(line, flush=True)
+        self.file.write(line + "\n")
+
+
+def run_stage(command, log):
+    """Runs a training script, streaming its output to the log; returns its wall seconds."""
+    log(f"$ {' '.join(command)}")
+    start = time.monotonic()
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, bufsize=1)
+    for line in process.stdout:
+        log(line.rstrip("\n"))
+    if process.wait():
+        raise UserError(f"{os.path.basename(command[1])} failed (exit {process.returncode}); "
+                        f"see {log.file.name}. Re-run the recipe to resume")
+    return time.monotonic() - start
+
+
+def export_weights(net_name, ckpt_root, out_dir):
+    """Copies `net_name`'s trained weights (float32, no optimizer state) to `out_dir`.
+
+    Written to a temporary folder first and swapped in, so `out_dir` never holds half a net.
+    """
+    net = {"DecomNet": models.DecomNet, "Restoration_net": models.RestorationNet,
+           "Illumination_adjust_net": models.IllumAdjustNet}[net_name]()
+    checkpoints.load_net(net, ckpt_root)
+    folder = os.path.join(out_dir, checkpoints.NET_FOLDERS[net_name])
+    temporary = f"{folder}.tmp"
+    shutil.rmtree(temporary, ignore_errors=True)
+    checkpoints.save_weights(net, temporary, max_to_keep=1)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(temporary, folder)
+    return folder
+
+
+def load_state(run_dir, settings):
+    """The run's state (settings, per stage the runs so far); refuses other settings."""
+    path = os.path.join(run_dir, STATE_NAME)
+    if not os.path.exists(path):
+        return {"settings": settings, "stages": {}}
+    with open(path) as file:
+        state = json.load(file)
+    if state["settings"] != settings:
+        differ = [key for key in SETTINGS_KEYS if state["settings"].get(key) != settings[key]]
+        raise UserError(
+            f"--run_dir '{run_dir}' was started with other settings ("
+            + ", ".join(f"--{key} {state['settings'].get(key)}" for key in differ)
+            + "): pass the same ones to resume, or another --run_dir"
+        )
+    return state
+
+
+def stage_record(net_name, script, epochs, decay_every, runs):
+    """The record of one finished stage: what trained it, where and how long."""
+    return {
+        "net": net_name, "script": script, "epochs": epochs,
+        "schedule": f"reference loop: patch 48, batch 10, lr 1e-4 x 0.1 every {decay_every} "
+                    "epochs",
+        "runs": runs, "wall_seconds": round(sum(run["wall_seconds"] for run in runs), 1),
+    }
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments {' '.join(argv[1:])}: see --help")
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # As the training scripts: no TF chatter.
+    run_dir, out_dir = os.path.abspath(FLAGS.run_dir), os.path.abspath(FLAGS.out_dir)
+    if run_dir == out_dir or run_dir.startswith(out_dir + os.sep):
+        raise UserError(f"--run_dir '{run_dir}' must not be inside --out_dir '{out_dir}'")
+    for split in ("our485", "eval15"):
+        if not os.path.isdir(os.path.join(FLAGS.data_dir, split)):
+            raise UserError(f"--data_dir '{FLAGS.data_dir}' has no {split}/ folder: see "
+                            "LOLdataset/README.md")
+    stages, decay_every = schedule(FLAGS.epoch_scale)
+    settings = {"epoch_scale": FLAGS.epoch_scale, "precision": FLAGS.precision,
+                "seed": FLAGS.seed, "data_dir": os.path.abspath(FLAGS.data_dir)}
+    outputs.make_output_dir(run_dir, "--run_dir")
+    outputs.make_output_dir(out_dir, "--out_dir")
+    state = load_state(run_dir, settings)
+    log = Log(os.path.join(run_dir, LOG_NAME))
+    host = host_description()
+    ckpt_root = os.path.join(run_dir, "checkpoint")
+    log(f"recipe {datetime.datetime.now().isoformat(timespec='seconds')}: "
+        + ", ".join(f"{script} {epochs} epochs" for _, script, epochs in stages)
+        + f", lr / 10 every {decay_every}, {FLAGS.precision}, on {host}")
+
+    record = {"command": "python -m kind_tf.recipe " + " ".join(sys.argv[1:]),
+              "settings": settings, "stages": []}
+    for net_name, script, epochs in stages:
+        runs = state["stages"].setdefault(net_name, [])
+        done = trained_epoch(os.path.join(ckpt_root, checkpoints.NET_FOLDERS[net_name]))
+        if done < epochs:
+            command = stage_command(script, epochs, decay_every, run_dir, settings)
+            commit, dirty = git_commit()
+            started = datetime.datetime.now().isoformat(timespec="seconds")
+            seconds = run_stage(command, log)
+            runs.append({"started": started, "from_epoch": done, "to_epoch": epochs,
+                         "wall_seconds": round(seconds, 1), "commit": commit, "dirty": dirty,
+                         "device": host, "command": " ".join(command[1:])})
+            outputs.write_json(os.path.join(run_dir, STATE_NAME), state)
+        else:
+            log(f"{script}: trained to epoch {done}, skipped")
+        folder = export_weights(net_name, ckpt_root, out_dir)
+        record["stages"].append(stage_record(net_name, script, epochs, decay_every, runs))
+        outputs.write_json(os.path.join(out_dir, RECORD_NAME), record)
+        log(f"{net_name}: float32 weights in {folder}")
+
+    log("evaluating the weights on eval15")
+    nets = pipeline.load_nets(out_dir)
+    report = evaluation.evaluate(
+        nets, os.path.join(FLAGS.data_dir, "eval15"), os.path.join(run_dir, "eval15"),
+        details={"ckpt": "pretrained/", "precision": "fp32"}, verbose=2,
+    )
+    record["eval15"] = {"mean": report["mean"],
+                        **{name: variant["mean"] for name, variant in report["variants"].items()},
+                        "images": report["images"], "protocol": report["protocol"]}
+    outputs.write_json(os.path.join(out_dir, RECORD_NAME), record)
+    log(evaluation.format_table(report))
+    log(f"record: {os.path.join(out_dir, RECORD_NAME)}")
+
+
+if __name__ == "__main__":
+    cli.run(main)
