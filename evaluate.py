@@ -1,12 +1,13 @@
 """Evaluates KinD on LOL eval15 as the authors' evaluate_LOLdataset.py, with PSNR/SSIM.
 
 Usage: python evaluate.py --ckpt checkpoint/ [--data_dir LOLdataset/eval15]
-       [--output_dir results/LOLdataset_eval15] [--ratio gt|NUMBER] [--precision fp32|bf16]
+       [--output_dir results/LOLdataset_eval15] [--ratio gt|auto|NUMBER] [--precision fp32|bf16]
        (--ckpt pretrained/: the weights this project ships)
 
 Writes <name>_kindle.png per image, metrics.json, metrics.csv and comparison.png (low | ours |
 ground truth) to --output_dir, and prints the mean PSNR/SSIM beside the published numbers:
-at --ratio, at the fixed ratio 5.0 and under the GT-mean protocol, in one run.
+at --ratio, at the fixed ratio 5.0, at --ratio auto and under the GT-mean protocol, in one
+run.
 """
 
 from absl import flags
@@ -20,25 +21,27 @@ def define_flags():
     # The authors' evaluate_LOLdataset.py reads ./checkpoint; the shipped weights: pretrained/.
     net_flags.define(default_ckpt="checkpoint")
     # --help lists the shared flags with the script's own.
+    net_flags.define_ratio("gt", allow_gt=True)
     flags.adopt_module_key_flags(net_flags)
     flags.adopt_module_key_flags(cli)
     flags.DEFINE_string("data_dir", "LOLdataset/eval15", "LOL split with low/ and high/.")
     flags.DEFINE_string("output_dir", "results/LOLdataset_eval15", "Where results go.")
-    flags.DEFINE_string(
-        "ratio", "gt", "Illumination ratio: 'gt' (the authors' LOL protocol: per image "
-        "mean(L_high / (L_low + 1e-4)) from decomposing the ground truth) or a fixed number."
-    )
+    flags.DEFINE_bool("restoration", True, "--norestoration leaves the restoration net out "
+                      "(output R_decom * L_adjusted, the paper's ablation; needs no "
+                      "Restoration_net_train/).")
     flags.DEFINE_integer("limit", None, "Evaluate only the first N pairs (quick checks).")
 
 
 def main(argv):
     del argv
-    ratio = evaluation.parse_ratio(FLAGS.ratio)
+    ratio = net_flags.parse_ratio(FLAGS.ratio, allow_gt=True)
+    target = net_flags.check_target_brightness(FLAGS.target_brightness)
     print(f"device: {cli.configure_device()}")
-    nets = net_flags.load_nets()
+    nets = net_flags.load_nets(restoration=FLAGS.restoration)
     report = evaluation.evaluate(
         nets, FLAGS.data_dir, FLAGS.output_dir, ratio, FLAGS.limit,
-        details={"ckpt": FLAGS.ckpt, "precision": FLAGS.precision},
+        details={"ckpt": FLAGS.ckpt, "precision": FLAGS.precision,
+                 "restoration": FLAGS.restoration}, target_brightness=target,
     )
     print(evaluation.format_table(report))
     print(f"results, metrics.json/.csv and comparison.png in {FLAGS.output_dir}")

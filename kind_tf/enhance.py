@@ -1,7 +1,7 @@
 """Enhances any photo, or a folder of photos, as the authors' evaluate.py.
 
 Usage: python -m kind_tf.enhance --input PATH_OR_FOLDER [--ckpt pretrained/]
-       [--output_dir results/] [--ratio 5.0] [--tile 1024] [--precision fp32|bf16]
+       [--output_dir results/] [--ratio 5.0|auto] [--tile 1024] [--precision fp32|bf16]
 
 Each photo (any format Pillow reads; grayscale and RGBA are converted to RGB) is normalized
 over the whole image, enhanced with the original post-processing and written as
@@ -23,14 +23,11 @@ FLAGS = flags.FLAGS
 def define_flags():
     net_flags.define()
     # --help lists the shared flags with the script's own.
+    net_flags.define_ratio("5.0")
     flags.adopt_module_key_flags(net_flags)
     flags.adopt_module_key_flags(cli)
     flags.DEFINE_string("input", None, "A photo, or a folder of photos, to enhance.")
     flags.DEFINE_string("output_dir", "results", "Where <name>_kindle.png results go.")
-    flags.DEFINE_float(
-        "ratio", 5.0, "Light level of the result: the illumination ratio given to the "
-        "adjustment net. The original suggests 0-5 and uses 5.0; higher is brighter."
-    )
     flags.DEFINE_bool(
         "denoise", True, "Apply the original post-processing (dark-region mask from the "
         "decomposed reflectance, fusion with the input). --nodenoise gives R_restored * L_adjusted."
@@ -62,25 +59,25 @@ def input_paths(source):
 
 
 def enhance_file(path, nets, output_dir, ratio, denoise=True, tile=1024,
-                 margin=pipeline.TILE_MARGIN):
+                 margin=pipeline.TILE_MARGIN, target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS):
     """Enhances photo `path` into `<output_dir>/<name>_kindle.png`; returns that path.
 
-    `tile` 0 runs the whole photo at once. Raises `UserError` if the photo is unreadable.
+    `ratio` is a number or "auto"; `tile` 0 runs the whole photo at once. Raises `UserError`
+    if the photo is unreadable.
     """
     image = data.load_image(path)[None]
     if tile:
-        result = pipeline.enhance_tiled(image, *nets, ratio, denoise, tile, margin)
+        result = pipeline.enhance_tiled(image, *nets, ratio, denoise, tile, margin,
+                                        target_brightness=target_brightness)
     else:
-        result = pipeline.enhance(image, *nets, ratio, denoise)
+        result = pipeline.enhance(image, *nets, ratio, denoise, target_brightness)
     target = outputs.kindle_path(path, output_dir)
     data.save_images(target, result.numpy())
     return target
 
 
-def check_options(ratio, tile, tile_margin):
-    """Raises `UserError` for a negative --ratio or a --tile/--tile_margin off the 16 px grid."""
-    if ratio < 0:
-        raise UserError(f"--ratio must be non-negative (the original suggests 0-5), got {ratio}")
+def check_options(tile, tile_margin):
+    """Raises `UserError` for a --tile/--tile_margin off the 16 px grid."""
     for name, value in (("tile", tile), ("tile_margin", tile_margin)):
         if value < 0 or value % pipeline.TILE_ALIGN:
             raise UserError(f"--{name} must be 0 or a positive multiple of "
@@ -89,7 +86,9 @@ def check_options(ratio, tile, tile_margin):
 
 def main(argv):
     del argv
-    check_options(FLAGS.ratio, FLAGS.tile, FLAGS.tile_margin)
+    ratio = net_flags.parse_ratio(FLAGS.ratio)
+    target = net_flags.check_target_brightness(FLAGS.target_brightness)
+    check_options(FLAGS.tile, FLAGS.tile_margin)
     paths = input_paths(FLAGS.input)
     print(f"device: {cli.configure_device()}")
     nets = net_flags.load_nets()
@@ -98,8 +97,8 @@ def main(argv):
     failed = []
     for index, path in enumerate(paths):
         try:
-            enhance_file(path, nets, FLAGS.output_dir, FLAGS.ratio, FLAGS.denoise, FLAGS.tile,
-                         FLAGS.tile_margin)
+            enhance_file(path, nets, FLAGS.output_dir, ratio, FLAGS.denoise, FLAGS.tile,
+                         FLAGS.tile_margin, target)
         except UserError as error:
             if len(paths) == 1:
                 raise

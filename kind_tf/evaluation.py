@@ -25,8 +25,8 @@ PUBLISHED = (("KinD (paper)", 20.87, 0.80), ("KinD++ (paper)", 21.30, 0.82))
 METRIC_NAMES = ("psnr", "ssim", "ssim_gray")
 # The original evaluate.py enhances its test photos at this ratio.
 FIXED_RATIO = 5.0
-VARIANTS = ("fixed_ratio", "gt_mean")
-CSV_COLUMNS = ("name", *METRIC_NAMES, "ratio",
+VARIANTS = ("fixed_ratio", "auto_ratio", "gt_mean")
+CSV_COLUMNS = ("name", *METRIC_NAMES, "ratio", "auto_ratio",
                *(f"{variant}_{key}" for variant in VARIANTS for key in METRIC_NAMES))
 # ITU-R 601 luma, the gray of the GT-mean scaling (as cv2's RGB2GRAY).
 LUMA = (0.299, 0.587, 0.114)
@@ -35,25 +35,27 @@ COMPARISON_ROWS = 4
 COMPARISON_HEIGHT = 200
 
 
-def parse_ratio(text):
-    """`--ratio`: "gt" (None: the ground-truth ratio of each pair) or a positive number."""
-    if text.strip().lower() == "gt":
-        return None
-    try:
-        ratio = float(text)
-    except ValueError:
-        raise UserError(f"--ratio must be 'gt' or a number, got '{text}'") from None
-    if not ratio > 0:
-        raise UserError(f"--ratio must be positive, got {text}")
-    return ratio
+def ratio_label(ratio):
+    """How the table names a ratio setting: None (GT), "auto" or a number."""
+    if ratio is None:
+        return "GT ratio (authors' protocol)"
+    return "ratio auto" if ratio == "auto" else f"ratio {ratio:g}"
 
 
-def protocol(ratio, data_dir):
+def protocol(ratio, data_dir, target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS):
     """What a run measured, for metrics.json and the printed table."""
-    name = "LOL GT-ratio (evaluate_LOLdataset.py)" if ratio is None else f"fixed ratio {ratio:g}"
+    if ratio is None:
+        name, description = ("LOL GT-ratio (evaluate_LOLdataset.py)",
+                             "gt: mean(L_high / (L_low + 1e-4)) per image")
+    elif ratio == "auto":
+        name, description = (f"auto ratio (target brightness {target_brightness:g})",
+                             f"auto: {target_brightness:g} / mean(L_low) per image")
+    else:
+        name, description = f"fixed ratio {ratio:g}", ratio
     return {
         "name": name,
-        "ratio": "gt: mean(L_high / (L_low + 1e-4)) per image" if ratio is None else ratio,
+        "setting": ratio,
+        "ratio": description,
         "output": "R_restored * L_adjusted (no post-processing), uint8(clip(255 x)) PNG",
         "psnr": "RGB, data range 255",
         "ssim": "11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, per RGB channel, averaged",
@@ -103,12 +105,13 @@ def _comparison_indices(count):
 
 
 def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, verbose=1,
-             fixed_ratio=FIXED_RATIO):
+             fixed_ratio=FIXED_RATIO, target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS):
     """Runs the LOL protocol over the pairs of `data_dir` and writes results to `output_dir`.
 
-    `nets` = (decom, restoration, adjust); `ratio` None is the GT-ratio protocol, a number a
-    fixed ratio; `limit` evaluates only the first pairs; `details` (e.g. the checkpoint) go
-    into the protocol record. Each pair is also scored at `fixed_ratio` and under the GT-mean
+    `nets` = (decom, restoration, adjust); `ratio` None is the GT-ratio protocol, "auto" the
+    automatic light level (`pipeline.auto_ratio` at `target_brightness`), a number a fixed
+    ratio; `limit` evaluates only the first pairs; `details` (e.g. the checkpoint) go into the
+    protocol record. Each pair is also scored at `fixed_ratio`, at "auto" and under the GT-mean
     protocol (`report["variants"]`). Writes the PNGs, `metrics.json`, `metrics.csv` and
     `comparison.png`, and returns the metrics.json content.
     """
@@ -127,16 +130,20 @@ def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, v
         low, truth = data.load_image(low_path)[None], data.read_rgb(high_path)
         if low.shape[1:] != truth.shape:
             raise UserError(f"'{low_path}' and its ground truth '{high_path}' differ in size")
-        image_ratio = ratio
+        auto = pipeline.auto_ratio(low, decom, target_brightness)
+        image_ratio = {None: None, "auto": auto}.get(ratio, ratio)
         if ratio is None:
             image_ratio = pipeline.gt_ratio(low, data.load_image(high_path)[None], decom)
         output = pipeline.enhance(low, *nets, image_ratio, denoise=False)
         name, path = outputs.result_name(low_path), outputs.kindle_path(low_path, output_dir)
         data.save_images(path, output.numpy())
         ours = data.read_rgb(path)
-        fixed = outputs.to_uint8(pipeline.enhance(low, *nets, fixed_ratio, denoise=False))
-        row = {"name": name, **metrics.image_metrics(ours, truth), "ratio": image_ratio}
-        for variant, image in (("fixed_ratio", fixed[0]), ("gt_mean", gt_mean_scaled(ours, truth))):
+        fixed, automatic = (outputs.to_uint8(pipeline.enhance(low, *nets, r, denoise=False))[0]
+                            for r in (fixed_ratio, auto))
+        row = {"name": name, **metrics.image_metrics(ours, truth), "ratio": image_ratio,
+               "auto_ratio": auto}
+        for variant, image in (("fixed_ratio", fixed), ("auto_ratio", automatic),
+                               ("gt_mean", gt_mean_scaled(ours, truth))):
             row.update({f"{variant}_{key}": value
                         for key, value in metrics.image_metrics(image, truth).items()})
         rows.append(row)
@@ -148,9 +155,12 @@ def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, v
     report = {
         "mean": _means(rows),
         "images": rows,
-        "protocol": {**protocol(ratio, data_dir), **(details or {}), "images": len(rows)},
+        "protocol": {**protocol(ratio, data_dir, target_brightness), **(details or {}),
+                     "images": len(rows)},
         "variants": {
             "fixed_ratio": {"mean": _means(rows, "fixed_ratio_"), "ratio": fixed_ratio},
+            "auto_ratio": {"mean": _means(rows, "auto_ratio_"), "ratio": "auto",
+                           "target_brightness": target_brightness},
             "gt_mean": {"mean": _means(rows, "gt_mean_"),
                         "protocol": "the output above scaled to the ground truth's gray mean "
                                     "(ITU-R 601 luma), clipped, 8-bit"},
@@ -168,13 +178,12 @@ def _means(rows, prefix=""):
 
 def format_table(report):
     """This run's mean PSNR/SSIM, its variants, and the published KinD and KinD++ rows."""
-    ratio = report["protocol"]["ratio"]
+    variants = report["variants"]
     rows = [
-        ("GT ratio (authors' protocol)" if isinstance(ratio, str) else f"ratio {ratio:g}",
-         report["mean"]),
-        (f"ratio {report['variants']['fixed_ratio']['ratio']:g}",
-         report["variants"]["fixed_ratio"]["mean"]),
-        ("GT mean (of the first row)", report["variants"]["gt_mean"]["mean"]),
+        (ratio_label(report["protocol"]["setting"]), report["mean"]),
+        (ratio_label(variants["fixed_ratio"]["ratio"]), variants["fixed_ratio"]["mean"]),
+        (ratio_label("auto"), variants["auto_ratio"]["mean"]),
+        ("GT mean (of the first row)", variants["gt_mean"]["mean"]),
     ]
     lines = [
         f"protocol: {report['protocol']['name']}, {report['protocol']['images']} images",

@@ -1,8 +1,11 @@
 """The flags of every script that runs the trained nets: --ckpt and --precision."""
 
+import math
+
 from absl import flags
 
 from kind_tf import checkpoints, models, pipeline
+from kind_tf.errors import UserError
 
 
 def define(flag_values=flags.FLAGS, default_ckpt=checkpoints.PRETRAINED_DIR):
@@ -24,6 +27,44 @@ def define(flag_values=flags.FLAGS, default_ckpt=checkpoints.PRETRAINED_DIR):
     )
 
 
-def load_nets(flag_values=flags.FLAGS):
-    """(decom, restoration, adjust) from --ckpt at --precision."""
-    return pipeline.load_nets(flag_values.ckpt, flag_values.precision)
+def define_ratio(default, allow_gt=False, flag_values=flags.FLAGS):
+    """Defines --ratio (a number, "auto", and with `allow_gt` "gt") and --target_brightness."""
+    choices = "'gt' (the authors' LOL protocol: per image mean(L_high / (L_low + 1e-4)) from "\
+        "decomposing the ground truth), " if allow_gt else ""
+    flags.DEFINE_string(
+        "ratio", default, "Light level: the illumination ratio given to the adjustment net. "
+        f"{choices}a number (the original suggests 0-5 and uses 5.0; higher is brighter), or "
+        "'auto': per photo, the ratio that brings its decomposed illumination's mean to "
+        "--target_brightness.", flag_values=flag_values,
+    )
+    flags.DEFINE_float(
+        "target_brightness", pipeline.AUTO_TARGET_BRIGHTNESS, "--ratio auto: the illumination "
+        "mean to reach (0-1); the default was measured on held-out our485 ground truths with "
+        "the shipped DecomNet.", flag_values=flag_values,
+    )
+
+
+def parse_ratio(text, allow_gt=False):
+    """`--ratio`: a non-negative number, "auto", or with `allow_gt` "gt" (returned as None)."""
+    word = text.strip().lower()
+    if word == "auto" or (allow_gt and word == "gt"):
+        return None if word == "gt" else "auto"
+    try:
+        ratio = float(text)
+    except ValueError:
+        words = "'gt', 'auto'" if allow_gt else "'auto'"
+        raise UserError(f"--ratio must be {words} or a number, got '{text}'") from None
+    if not (ratio >= 0 and math.isfinite(ratio)):
+        raise UserError(f"--ratio must be a non-negative number, got {text}")
+    return ratio
+
+
+def check_target_brightness(value):
+    if not 0 < value <= 1:
+        raise UserError(f"--target_brightness must be in (0, 1], got {value}")
+    return value
+
+
+def load_nets(flag_values=flags.FLAGS, restoration=True):
+    """(decom, restoration, adjust) from --ckpt at --precision (see `pipeline.load_nets`)."""
+    return pipeline.load_nets(flag_values.ckpt, flag_values.precision, restoration)

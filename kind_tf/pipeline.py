@@ -20,6 +20,17 @@ MASK_TRUNCATE = 4.0
 # evaluate_LOLdataset.py: ratio = mean(L_high / (L_low + 0.0001)).
 GT_RATIO_EPSILON = 1e-4
 
+# --ratio auto: the ratio that brings the decomposed illumination's mean to a target level,
+# estimated on the photo scaled down to fit this many px (the mean hardly changes; it keeps
+# the estimate cheap and the same for tiled and untiled runs of a large photo).
+AUTO_RATIO_SIZE = 1024
+# Its default target: the mean decomposed illumination of well-lit photos, measured with the
+# shipped DecomNet on the ground truths of the held-out our485 pairs [466:485] (0.691; never
+# on eval15). Another DecomNet may need another target (--target_brightness).
+AUTO_TARGET_BRIGHTNESS = 0.69
+# The illumination mean below which a photo counts as black (bounds the ratio).
+AUTO_MIN_ILLUMINATION = 0.01
+
 # Tiles start at multiples of 16, so that the restoration U-Net's four 2x2 poolings see the
 # same pixel grid as on the whole image. An output pixel of decom -> restoration depends on
 # input pixels up to 117 px away (measured from the gradient support), so a tile run with 128
@@ -29,18 +40,27 @@ TILE_ALIGN = 16
 TILE_MARGIN = 128
 
 
-def load_nets(ckpt_root, precision="fp32"):
+def load_nets(ckpt_root, precision="fp32", restoration=True):
     """(decom, restoration, adjust) with their weights from checkpoint root `ckpt_root`.
 
     Each net loads from its folder (`checkpoints.NET_FOLDERS`), in the authors' TF1 format or
     ours. `precision` "bf16" builds the nets under Keras' `mixed_bfloat16` policy (bf16
-    compute, fp32 weights); the post-processing stays fp32.
+    compute, fp32 weights); the post-processing stays fp32. Without `restoration` the
+    restoration net is `skip_restoration` (nothing is loaded for it).
     """
     with models.precision(precision):
-        nets = models.DecomNet(), models.RestorationNet(), models.IllumAdjustNet()
+        nets = [models.DecomNet(), models.RestorationNet(), models.IllumAdjustNet()]
+    if not restoration:
+        nets[1] = skip_restoration
     for net in nets:
-        checkpoints.load_net(net, ckpt_root)
-    return nets
+        if net is not skip_restoration:
+            checkpoints.load_net(net, ckpt_root)
+    return tuple(nets)
+
+
+def skip_restoration(inputs):
+    """The restoration step left out (the paper's ablation): R_restored = R_decom."""
+    return inputs[0]
 
 
 def gaussian_blur(image, sigma=MASK_SIGMA, truncate=MASK_TRUNCATE):
@@ -115,15 +135,18 @@ def enhance_ops(image, decom, restoration, adjust, ratio, denoise=True):
 _enhance = tf.function(enhance_ops, reduce_retracing=True)
 
 
-def enhance(image, decom, restoration, adjust, ratio, denoise=True):
+def enhance(image, decom, restoration, adjust, ratio, denoise=True,
+            target_brightness=AUTO_TARGET_BRIGHTNESS):
     """Enhances a normalized float image batch (B,H,W,3) to light level `ratio` (0-5 typical).
 
     Returns the final float32 image (B,H,W,3) as a tensor. With `denoise` (the authors'
     `evaluate.py`) it gets the original post-processing; without, it is
-    `R_restored * L_adjusted` (their `evaluate_LOLdataset.py`). One compiled call, traced once
-    per net triple and `denoise`, shape-generic after the second image size.
+    `R_restored * L_adjusted` (their `evaluate_LOLdataset.py`). `ratio` "auto" picks it from
+    the photo (`auto_ratio` at `target_brightness`; a batch of one). One compiled call, traced
+    once per net triple and `denoise`, shape-generic after the second image size.
     """
     image = tf.convert_to_tensor(image, tf.float32)
+    ratio = resolve_ratio(ratio, image, decom, target_brightness)
     return _enhance(image, decom, restoration, adjust, tf.constant(ratio, tf.float32), denoise)
 
 
@@ -138,6 +161,39 @@ def gt_ratio(low, high, decom):
     """The LOL protocol's ratio `mean(L_high / (L_low + 1e-4))` of one normalized pair."""
     low, high = (tf.convert_to_tensor(x, tf.float32) for x in (low, high))
     return float(_gt_ratio(low, high, decom))
+
+
+@tf.function(reduce_retracing=True)
+def _mean_illumination(image, decom):
+    return tf.reduce_mean(decom(image)[1])
+
+
+def auto_ratio(image, decom, target):
+    """--ratio auto: `target / mean(L)` of a normalized (1,H,W,3) image, L its decomposed
+    illumination, so that the adjusted illumination's mean comes out near `target`.
+
+    Needs no ground truth. The mean is taken over the photo scaled down (area) to fit
+    `AUTO_RATIO_SIZE` px, and floored at `AUTO_MIN_ILLUMINATION`.
+    """
+    image = tf.convert_to_tensor(image, tf.float32)
+    height, width = image.shape[1:3]
+    scale = AUTO_RATIO_SIZE / max(height, width)
+    if scale < 1:
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        image = tf.image.resize(image, size, method="area")
+    return target / max(float(_mean_illumination(image, decom)), AUTO_MIN_ILLUMINATION)
+
+
+def resolve_ratio(ratio, image, decom, target_brightness=AUTO_TARGET_BRIGHTNESS):
+    """`ratio` as a number: "auto" becomes `auto_ratio` of `image` (a batch of one)."""
+    if isinstance(ratio, str):
+        if ratio != "auto":
+            raise ValueError(f"ratio must be a number or 'auto', got {ratio!r}")
+        if image.shape[0] != 1:
+            raise ValueError(f"ratio 'auto' takes one image at a time, got a batch of "
+                             f"{image.shape[0]}")
+        return auto_ratio(image, decom, target_brightness)
+    return ratio
 
 
 _run_nets = tf.function(run_nets, reduce_retracing=True)
@@ -157,19 +213,21 @@ def tile_windows(size, tile, margin=TILE_MARGIN):
 
 
 def enhance_tiled(image, decom, restoration, adjust, ratio, denoise=True, tile=1024,
-                  margin=TILE_MARGIN):
+                  margin=TILE_MARGIN, target_brightness=AUTO_TARGET_BRIGHTNESS):
     """`enhance` with the nets run tile by tile, which bounds peak memory on large photos.
 
     The image (normalized over the whole photo) is cut into `tile` x `tile` cores, each run
     through the nets with `margin` pixels of context; the cores are assembled and the
     post-processing, whose blur needs neighbours, runs on the whole image. An image that fits
     in one tile takes the one-call `enhance`. `tile` and `margin` are multiples of 16.
+    `ratio` "auto" is resolved once for the whole photo (`auto_ratio`).
     """
     if tile <= 0 or margin < 0 or tile % TILE_ALIGN or margin % TILE_ALIGN:
         raise ValueError(f"tile ({tile}) must be a positive and margin ({margin}) a non-negative "
                          f"multiple of {TILE_ALIGN}")
     image = np.asarray(image, np.float32)
     batch, height, width, _ = image.shape
+    ratio = resolve_ratio(ratio, image, decom, target_brightness)
     if height <= tile and width <= tile:
         return enhance(image, decom, restoration, adjust, ratio, denoise)
     ratio = tf.constant(ratio, tf.float32)

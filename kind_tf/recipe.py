@@ -46,18 +46,21 @@ RECORD_NAME = "record.json"
 STATE_NAME = "recipe_state.json"
 LOG_NAME = "recipe.log"
 
-flags.DEFINE_string("data_dir", None, "LOL folder holding our485/ and eval15/.")
-flags.DEFINE_string("run_dir", None, "The run's folder (checkpoints with optimizer state, "
-                    "samples, logs, recipe.log); keep it outside the repository. Re-running "
-                    "with the same folder resumes.")
-flags.DEFINE_string("out_dir", checkpoints.PRETRAINED_DIR, "Where the final float32 weights "
-                    "and record.json go (default: the repository's pretrained/).")
-flags.DEFINE_float("epoch_scale", 1.0, "Multiply every stage's epochs and the lr step (500) "
-                   "by this: 0.2 gives 400 / 200 / 400 epochs with lr / 10 every 100.")
-flags.DEFINE_enum("precision", "fp32", sorted(models.PRECISIONS), "Training precision of "
-                  "every stage (see train_decom.py --help); the shipped weights are float32.")
-flags.DEFINE_integer("seed", 0, "Seed of every stage.")
-flags.mark_flags_as_required(["data_dir", "run_dir"])
+
+def define_flags():
+    """The recipe's flags (defined when it runs: the scripts share some of the names)."""
+    flags.DEFINE_string("data_dir", None, "LOL folder holding our485/ and eval15/.")
+    flags.DEFINE_string("run_dir", None, "The run's folder (checkpoints with optimizer state, "
+                        "samples, logs, recipe.log); keep it outside the repository. Re-running "
+                        "with the same folder resumes.")
+    flags.DEFINE_string("out_dir", checkpoints.PRETRAINED_DIR, "Where the final float32 weights "
+                        "and record.json go (default: the repository's pretrained/).")
+    flags.DEFINE_float("epoch_scale", 1.0, "Multiply every stage's epochs and the lr step (500) "
+                       "by this: 0.2 gives 400 / 200 / 400 epochs with lr / 10 every 100.")
+    flags.DEFINE_enum("precision", "fp32", sorted(models.PRECISIONS), "Training precision of "
+                      "every stage (see train_decom.py --help); the shipped weights are float32.")
+    flags.DEFINE_integer("seed", 0, "Seed of every stage.")
+    flags.mark_flags_as_required(["data_dir", "run_dir"])
 
 
 def schedule(epoch_scale):
@@ -89,7 +92,8 @@ def trained_epoch(folder):
 
 
 def git_commit():
-    """(commit, dirty) of the repository the recipe runs from; ("unknown", None) outside git."""
+    """(commit, tracked files modified since it) of the repository the recipe runs from;
+    ("unknown", None) outside git."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, check=True,
                                 capture_output=True, text=True).stdout.strip()
@@ -97,7 +101,7 @@ def git_commit():
                                 cwd=REPO_ROOT, check=True, capture_output=True, text=True)
     except (OSError, subprocess.CalledProcessError):
         return "unknown", None
-    return commit, bool(status.stdout.strip())
+    return commit, [line[3:] for line in status.stdout.splitlines()]
 
 
 def host_description():
@@ -220,11 +224,11 @@ def main(argv):
         done = trained_epoch(os.path.join(ckpt_root, checkpoints.NET_FOLDERS[net_name]))
         if done < epochs:
             command = stage_command(script, epochs, decay_every, run_dir, settings)
-            commit, dirty = git_commit()
+            commit, modified = git_commit()
             started = datetime.datetime.now().isoformat(timespec="seconds")
             seconds = run_stage(command, log)
             runs.append({"started": started, "from_epoch": done, "to_epoch": epochs,
-                         "wall_seconds": round(seconds, 1), "commit": commit, "dirty": dirty,
+                         "wall_seconds": round(seconds, 1), "commit": commit, "modified": modified,
                          "device": host, "command": " ".join(command[1:])})
             outputs.write_json(os.path.join(run_dir, STATE_NAME), state)
         else:
@@ -249,4 +253,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     cli.run(main)

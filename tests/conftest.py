@@ -74,3 +74,17 @@ def reference_nets(reference_ckpt_root):
     from kind_tf import pipeline
 
     return pipeline.load_nets(reference_ckpt_root)
+
+
+def make_tiny_lol(root, lol_dir, train_pairs, eval_pairs):
+    """A LOL-layout folder of `train_pairs` / `eval_pairs` 96x64 crops of real LOL pairs."""
+    from PIL import Image
+
+    for split, count in (("our485", train_pairs), ("eval15", eval_pairs)):
+        names = sorted(os.listdir(os.path.join(lol_dir, split, "low")))[:count]
+        for side in ("low", "high"):
+            os.makedirs(root / split / side)
+            for name in names:
+                with Image.open(os.path.join(lol_dir, split, side, name)) as image:
+                    image.crop((250, 150, 346, 214)).save(root / split / side / name)
+    return root

@@ -49,5 +49,16 @@ def test_demo_runs_end_to_end_and_improves_on_the_low_inputs(tmp_path):
         low_psnr.append(peak_signal_noise_ratio(reference, data.read_rgb(low), data_range=255))
         enhanced_psnr.append(peak_signal_noise_ratio(reference, enhanced, data_range=255))
     assert np.mean(enhanced_psnr) > np.mean(low_psnr) + 1.0
+
+    # The shipped weights ran first: their results, and they too beat the low inputs.
+    assert result.stdout.index("1/5 the shipped weights") < result.stdout.index("3/5 train")
+    shipped_psnr = [
+        peak_signal_noise_ratio(data.read_rgb(high), data.read_rgb(
+            outputs.kindle_path(low, str(work_dir / "pretrained_results"))), data_range=255)
+        for low, high in pairs]
+    assert np.mean(shipped_psnr) > np.mean(low_psnr) + 1.0
+    for low, _ in pairs:  # enhance's post-processed photos
+        assert os.path.isfile(outputs.kindle_path(low, str(work_dir / "pretrained_results" /
+                                                           "enhanced")))
     with open(work_dir / "results" / "metrics.json") as file:
         np.testing.assert_allclose(json.load(file)["mean"]["psnr"], np.mean(enhanced_psnr), rtol=1e-6)

@@ -87,20 +87,32 @@ def test_bad_flag_is_one_line(photos):
         "error: --tile must be 0 or a positive multiple of 16, got 100")
 
 
-@pytest.mark.parametrize("ratio,tile,margin,message", [
-    (-1.0, 1024, 128, "--ratio must be non-negative"),
-    (5.0, -16, 128, "--tile must be"),
-    (5.0, 1024, 8, "--tile_margin must be"),
+@pytest.mark.parametrize("tile,margin,message", [
+    (-16, 128, "--tile must be"),
+    (1024, 8, "--tile_margin must be"),
 ])
-def test_check_options(ratio, tile, margin, message):
+def test_check_options(tile, margin, message):
     with pytest.raises(UserError, match=message):
-        enhance.check_options(ratio, tile, margin)
-    enhance.check_options(0.0, 0, 0)
+        enhance.check_options(tile, margin)
+    enhance.check_options(0, 0)
 
 
 def test_help_explains_the_ratio():
     result = run_enhance("--help")
     assert "Light level" in result.stdout and "0-5" in result.stdout
+    assert "'auto'" in result.stdout and "--target_brightness" in result.stdout
+
+
+def test_auto_ratio_photo_equals_the_pipeline_at_its_ratio(photos, reference_ckpt_root,
+                                                             reference_nets, tmp_path):
+    result = run_enhance("--ckpt", reference_ckpt_root, "--input", str(photos / "a.bmp"),
+                         "--output_dir", str(tmp_path), "--ratio", "auto",
+                         "--target_brightness", "0.6")
+    assert result.returncode == 0, result.stderr
+    image = data.load_image(photos / "a.bmp")[None]
+    ratio = pipeline.auto_ratio(image, reference_nets[0], 0.6)
+    saved = data.read_rgb(tmp_path / "a_kindle.png").astype(int)
+    assert np.abs(saved - expected_result(photos / "a.bmp", reference_nets, ratio)).max() <= 1
 
 
 def test_input_paths(photos, tmp_path):
@@ -115,3 +127,17 @@ def test_input_paths(photos, tmp_path):
     shutil.copy(photos / "a.bmp", tmp_path / "x.jpg")
     with pytest.raises(UserError, match="same <name>_kindle.png .*: x;"):
         enhance.input_paths(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_shipped_weights_by_default_brighten_the_authors_test_images(reference_dir, tmp_path):
+    # No --ckpt: the shipped weights in pretrained/.
+    result = run_enhance("--input", f"{reference_dir}/test_images", "--output_dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for name in sorted(os.listdir(f"{reference_dir}/test_images")):
+        low = data.read_rgb(f"{reference_dir}/test_images/{name}").astype(np.float64)
+        output = data.read_rgb(tmp_path / f"{name.split('.')[0]}_kindle.png").astype(np.float64)
+        assert output.shape == low.shape and np.isfinite(output).all()
+        # Much brighter than the low-light input, and not a saturated white sheet.
+        assert output.mean() > 1.5 * low.mean() + 10, name
+        assert output.mean() < 230 and output.std() > 10, name

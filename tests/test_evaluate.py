@@ -50,6 +50,30 @@ def test_eval15_end_to_end(lol_dir, reference_ckpt_root, tmp_path):
     assert os.path.exists(tmp_path / "comparison.png")
 
 
+@pytest.mark.slow
+def test_without_restoration_matches_the_reference_measurement(lol_dir, reference_dir, tmp_path):
+    # kind_reference/README.md measured eval15 with output = R_low * L_adjusted (authors' decom
+    # and adjust weights, GT-ratio protocol, 8-bit outputs): PSNR 18.33, SSIM 0.605. No
+    # Restoration_net_train/ is needed.
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    for folder in ("decom_net_train", "illumination_adjust_net_train"):
+        os.symlink(os.path.join(reference_dir, "checkpoint", folder), ckpt / folder)
+    result = run_evaluate("--ckpt", str(ckpt), "--norestoration", "--data_dir",
+                          f"{lol_dir}/eval15", "--output_dir", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert round(report["mean"]["psnr"], 2) == 18.33
+    assert round(report["mean"]["ssim"], 3) == 0.605
+    assert report["protocol"]["restoration"] is False
+
+
+def test_missing_weights_point_at_the_shipped_ones(lol_dir, tmp_path):
+    result = run_evaluate("--ckpt", str(tmp_path / "checkpoint"), "--data_dir",
+                          f"{lol_dir}/eval15", "--output_dir", str(tmp_path / "out"))
+    _assert_one_line_error(result, "DecomNet", "train_decom.py", "--ckpt pretrained/")
+
+
 def _assert_one_line_error(result, *fragments):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr

@@ -136,3 +136,49 @@ def test_bf16_is_mixed_precision_close_to_fp32(reference_ckpt_root, reference_ne
 def test_unknown_precision_is_refused(reference_ckpt_root):
     with pytest.raises(ValueError, match="precision"):
         pipeline.load_nets(reference_ckpt_root, precision="fp16")
+
+
+def constant_illumination_decom(level):
+    """A stand-in DecomNet whose illumination is `level` everywhere (R is the image)."""
+    def decom(image):
+        return image, tf.fill(tf.concat([tf.shape(image)[:3], [1]], 0), level)
+    return decom
+
+
+@pytest.mark.parametrize("level,target,expected", [
+    (0.2, 0.6, 3.0), (0.5, 0.5, 1.0), (0.8, 0.4, 0.5),
+    (0.001, 0.6, 0.6 / pipeline.AUTO_MIN_ILLUMINATION)])  # A black photo: bounded.
+def test_auto_ratio_brings_the_illumination_mean_to_the_target(level, target, expected):
+    image = np.zeros((1, 30, 40, 3), np.float32)
+    ratio = pipeline.auto_ratio(image, constant_illumination_decom(level), target)
+    assert ratio == pytest.approx(expected, rel=1e-6)
+
+
+def test_auto_ratio_of_a_large_photo_uses_its_scaled_down_mean():
+    # L = the red channel, a horizontal ramp: its mean survives the area downscale.
+    width = 3 * pipeline.AUTO_RATIO_SIZE
+    ramp = np.linspace(0.1, 0.5, width, dtype=np.float32)
+    image = np.broadcast_to(ramp[None, None, :, None], (1, 8, width, 3)).copy()
+    seen = []
+
+    def decom(x):
+        seen.append(x.shape)
+        return x, x[..., :1]
+
+    ratio = pipeline.auto_ratio(image, decom, 0.6)
+    assert seen[-1][2] == pipeline.AUTO_RATIO_SIZE
+    assert ratio == pytest.approx(0.6 / ramp.mean(), rel=1e-4)
+
+
+def test_enhance_auto_is_enhance_at_the_auto_ratio(photo_4, reference_nets):
+    image = photo_4[:, :64, :80]
+    ratio = pipeline.auto_ratio(image, reference_nets[0], 0.7)
+    assert ratio != pytest.approx(5.0)
+    expected = pipeline.enhance(image, *reference_nets, ratio).numpy()
+    np.testing.assert_array_equal(
+        pipeline.enhance(image, *reference_nets, "auto", target_brightness=0.7), expected)
+    tiled = pipeline.enhance_tiled(image, *reference_nets, "auto", tile=32, margin=16,
+                                   target_brightness=0.7)
+    np.testing.assert_allclose(tiled, expected, atol=1e-3)
+    with pytest.raises(ValueError, match="'auto'"):
+        pipeline.enhance(image, *reference_nets, "bright")

@@ -9,9 +9,8 @@ import textwrap
 
 import pytest
 import tensorflow as tf
-from PIL import Image
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, make_tiny_lol
 
 pytestmark = pytest.mark.slow
 
@@ -28,15 +27,7 @@ QUICK = ["--batch_size=2", "--patch_size=48", "--save_every=1"]
 @pytest.fixture(scope="module")
 def tiny_lol(tmp_path_factory, lol_dir):
     """3 training and 2 eval pairs: 96x64 crops of real LOL pairs."""
-    root = tmp_path_factory.mktemp("LOL")
-    for split, count in (("our485", 3), ("eval15", 2)):
-        names = sorted(os.listdir(os.path.join(lol_dir, split, "low")))[:count]
-        for side in ("low", "high"):
-            os.makedirs(root / split / side)
-            for name in names:
-                with Image.open(os.path.join(lol_dir, split, side, name)) as image:
-                    image.crop((250, 150, 346, 214)).save(root / split / side / name)
-    return root
+    return make_tiny_lol(tmp_path_factory.mktemp("LOL"), lol_dir, 3, 2)
 
 
 def copy_authors_decom(workdir, reference_checkpoint):

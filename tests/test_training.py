@@ -72,6 +72,14 @@ def test_config_rejects_bad_numbers(parse_flags, args, flag):
         parse_flags(*args)
 
 
+@pytest.mark.parametrize("folder", ["", "decom_net_train"])
+def test_config_refuses_the_shipped_weights_folder(parse_flags, folder):
+    target = os.path.join(checkpoints.PRETRAINED_DIR, folder)
+    with pytest.raises(UserError, match="shipped weights' folder"):
+        parse_flags(f"--ckpt_dir={target}")
+    assert parse_flags(f"--ckpt_dir={checkpoints.PRETRAINED_DIR}_mine").ckpt_dir
+
+
 def one_batch(name, rng, batch_size=2, size=24):
     def uniform(channels):
         return rng.random((batch_size, size, size, channels), dtype=np.float32)

@@ -1,0 +1,115 @@
+"""Tests for kind_tf.recipe: the schedule, and the whole recipe end to end on tiny data."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO_ROOT, make_tiny_lol
+from kind_tf import checkpoints, models, recipe
+from kind_tf.errors import UserError
+
+
+def test_schedule_defaults_and_scaled():
+    stages, decay = recipe.schedule(1.0)
+    assert [epochs for _, _, epochs in stages] == [2000, 1000, 2000] and decay == 500
+    assert [script for _, script, _ in stages] == [
+        "train_decom.py", "train_restoration.py", "train_adjustment.py"]
+    stages, decay = recipe.schedule(0.2)
+    assert [epochs for _, _, epochs in stages] == [400, 200, 400] and decay == 100
+    stages, decay = recipe.schedule(1e-6)  # Never below one epoch.
+    assert [epochs for _, _, epochs in stages] == [1, 1, 1] and decay == 1
+    with pytest.raises(UserError, match="--epoch_scale"):
+        recipe.schedule(0)
+
+
+def run_recipe(*args):
+    return subprocess.run([sys.executable, "-m", "kind_tf.recipe", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_bad_data_dir_is_one_line(tmp_path):
+    result = run_recipe(f"--data_dir={tmp_path}", f"--run_dir={tmp_path / 'run'}",
+                        f"--out_dir={tmp_path / 'out'}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --data_dir")
+
+
+@pytest.mark.slow
+def test_recipe_trains_ships_records_and_resumes(lol_dir, tmp_path):
+    data_dir = make_tiny_lol(tmp_path / "LOL", lol_dir, 10, 2)
+    run_dir, out_dir = tmp_path / "run", tmp_path / "out"
+    args = [f"--data_dir={data_dir}", f"--run_dir={run_dir}", f"--out_dir={out_dir}",
+            "--epoch_scale=0.001"]
+    first = run_recipe(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    record = json.loads((out_dir / recipe.RECORD_NAME).read_text())
+    assert [stage["epochs"] for stage in record["stages"]] == [2, 1, 2]
+    for stage, (net_class, script) in zip(record["stages"], (
+            (models.DecomNet, "train_decom.py"), (models.RestorationNet, "train_restoration.py"),
+            (models.IllumAdjustNet, "train_adjustment.py"))):
+        (run,) = stage["runs"]
+        assert run["command"].startswith(f"{script} ") and "--decay_every=1" in run["command"]
+        assert run["from_epoch"] == 0 and run["to_epoch"] == stage["epochs"]
+        assert run["wall_seconds"] > 0 and len(run["commit"]) == 40
+        # The shipped weights: float32, the run's final weights, no optimizer state.
+        shipped, trained = net_class(), net_class()
+        checkpoints.load_net(shipped, str(out_dir))
+        checkpoints.load_net(trained, str(run_dir / "checkpoint"))
+        for a, b in zip(shipped.weights, trained.weights):
+            assert a.dtype == "float32"
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+        folder = out_dir / checkpoints.NET_FOLDERS[net_class().name]
+        names = [name for name, _ in tf.train.list_variables(str(folder))]
+        assert not any("optimizer" in name for name in names)
+    metrics = json.loads((run_dir / "eval15" / "metrics.json").read_text())
+    assert record["eval15"]["mean"] == metrics["mean"] and len(record["eval15"]["images"]) == 2
+    assert record["eval15"]["gt_mean"] == metrics["variants"]["gt_mean"]["mean"]
+    assert "GT ratio (authors' protocol)" in (run_dir / recipe.LOG_NAME).read_text()
+
+    again = run_recipe(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("skipped") == 3
+    assert json.loads((out_dir / recipe.RECORD_NAME).read_text())["stages"] == record["stages"]
+
+    other = run_recipe(*args[:-1], "--epoch_scale=0.002")
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert "--epoch_scale 0.001" in other.stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def shipped_record():
+    path = os.path.join(checkpoints.PRETRAINED_DIR, recipe.RECORD_NAME)
+    if not os.path.exists(path):
+        pytest.fail(f"{path} is missing: the repository ships its weights in pretrained/")
+    with open(path) as file:
+        return json.load(file)
+
+
+def test_shipped_record_says_what_trained_the_weights(shipped_record):
+    assert [stage["net"] for stage in shipped_record["stages"]] == [
+        "DecomNet", "Restoration_net", "Illumination_adjust_net"]
+    stages, _ = recipe.schedule(shipped_record["settings"]["epoch_scale"])
+    for stage, (_, script, epochs) in zip(shipped_record["stages"], stages):
+        assert stage["script"] == script and stage["epochs"] == epochs
+        assert stage["runs"][-1]["to_epoch"] == epochs
+        assert all(f"--epochs={epochs}" in run["command"] for run in stage["runs"])
+
+
+@pytest.mark.slow
+def test_shipped_weights_reproduce_their_eval15_record(shipped_record, lol_dir, tmp_path):
+    from kind_tf import evaluation, pipeline
+
+    report = evaluation.evaluate(pipeline.load_nets(checkpoints.PRETRAINED_DIR),
+                                 f"{lol_dir}/eval15", str(tmp_path), verbose=0)
+    recorded = shipped_record["eval15"]
+    for ours, theirs in ((report["mean"], recorded["mean"]),
+                         (report["variants"]["fixed_ratio"]["mean"], recorded["fixed_ratio"]),
+                         (report["variants"]["gt_mean"]["mean"], recorded["gt_mean"])):
+        assert ours["psnr"] == pytest.approx(theirs["psnr"], abs=0.01)
+        assert ours["ssim"] == pytest.approx(theirs["ssim"], abs=0.001)
+        assert ours["ssim_gray"] == pytest.approx(theirs["ssim_gray"], abs=0.001)
