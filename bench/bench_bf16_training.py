@@ -21,7 +21,7 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from kind_tf import checkpoints, data, losses  # noqa: E402
+from kind_tf import checkpoints, image_io, lol_pairs, losses  # noqa: E402
 from kind_tf.models import DecomNet  # noqa: E402
 
 flags.DEFINE_integer("epochs", 300, "Training epochs of each run.")
@@ -35,8 +35,8 @@ def eval15_loss(ckpt_root):
     net = DecomNet()
     checkpoints.load_net(net, ckpt_root)
     terms = []
-    for low_path, high_path in data.list_pairs(os.path.join(LOL, "eval15")):
-        low, high = data.load_image(low_path)[None], data.load_image(high_path)[None]
+    for low_path, high_path in lol_pairs.list_pairs(os.path.join(LOL, "eval15")):
+        low, high = image_io.load_image(low_path)[None], image_io.load_image(high_path)[None]
         (r_low, l_low), (r_high, l_high) = net(low), net(high)
         terms.append(losses.decom_loss(low, high, r_low, l_low, r_high, l_high))
     return {name: np.mean([float(t[name]) for t in terms]) for name in terms[0]}

@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from kind_tf import checkpoints, data, enhance, evaluation, models, pipeline, runtime  # noqa: E402
+from kind_tf import checkpoints, enhance, evaluation, image_io, models, pipeline, runtime  # noqa: E402
 
 FLAGS = flags.FLAGS
 REFERENCE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
@@ -94,7 +94,7 @@ def original_tf1_worker(ckpt, image_path, runs, output_path):
     assert len(variables) == len(stored), (len(variables), len(stored))
     for variable, (reader, name) in zip(variables, stored):
         variable.load(reader.get_tensor(name), session)  # Shape-checked by TF.
-    low = data.load_image(image_path)[None]
+    low = image_io.load_image(image_path)[None]
 
     def nets():
         r, i = session.run([decom_r, decom_i], {image: low})
@@ -133,7 +133,7 @@ def run_worker(*args):
 
 
 def latency(ckpt, image_path, runs):
-    low = data.load_image(image_path)[None]
+    low = image_io.load_image(image_path)[None]
     nets = {precision: pipeline.load_nets(ckpt, precision) for precision in models.PRECISIONS}
 
     def compiled_call(precision):

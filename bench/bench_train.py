@@ -4,7 +4,7 @@ Each number is compared with the original measured in the same sitting (`origina
 the authors' TF1 graphs fed from Python, run in a subprocess), because this machine's speed
 drifts; the README's reference timings of the original are printed too.
 
-Step times run the real loop (`training.StageTrainer.fit` on the `data.patch_dataset`
+Step times run the real loop (`training.StageTrainer.fit` on the `patches.patch_dataset`
 pipeline, `training.steps_per_execution`) on 41 random 400x600 training images, after a
 warm-up epoch: the best epoch time divided by its steps (the best of repeated runs filters out
 other load on the machine). The script run times `train_decom.py` from process start, as the
@@ -39,7 +39,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from kind_tf import data, models, optimizers, runtime, stages, training  # noqa: E402
+from kind_tf import image_store, models, optimizers, patches, runtime, stages, training  # noqa: E402
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet  # noqa: E402
 
 flags.DEFINE_integer("epochs", 3, "Timed epochs per setting (after one warm-up epoch).")
@@ -66,8 +66,11 @@ PEAK_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 def _stage(name, rng):
     """Stage `name` on 41 random 400x600 training images, without samples."""
 
-    def images(channels):
-        return [rng.random((400, 600, channels), dtype=np.float32) for _ in range(41)]
+    def images(channels, count=41):
+        store = image_store.ImageStore.create([(400, 600)] * count, channels, np.float32)
+        for index in range(count):
+            store.put(index, rng.random((400, 600, channels), dtype=np.float32))
+        return store
 
     no_samples = lambda predict, epoch: []  # noqa: E731
     if name == "decom":
@@ -104,8 +107,8 @@ def step_seconds(name, batch_size, patch_size, steps, precision):
     trainer = training.StageTrainer(net, stage.loss, stage.term_names)
     trainer.compile(optimizer=optimizers.Adam(1e-4),
                     steps_per_execution=training.steps_per_execution(steps))
-    dataset = data.patch_dataset(stage.images, patch_size, batch_size, 0, stage.to_example,
-                                 modes=stage.augment_modes, reshuffle=stage.reshuffle)
+    dataset = patches.patch_dataset(stage.images, patch_size, batch_size, 0, stage.to_example,
+                                    modes=stage.augment_modes, reshuffle=stage.reshuffle)
     epoch_times = _EpochTimes()
     trainer.fit(dataset, epochs=FLAGS.epochs + 1, steps_per_epoch=steps,
                 callbacks=[epoch_times], shuffle=False, verbose=0)
@@ -118,8 +121,8 @@ def step_gflop(name, batch_size, patch_size):
     stage = _stage(name, np.random.default_rng(0))
     trainer = training.StageTrainer(stage.build_net(), stage.loss, stage.term_names)
     trainer.compile(optimizer=optimizers.Adam(1e-4))
-    batch = next(iter(data.patch_dataset(stage.images[:1], patch_size, batch_size, 0,
-                                         stage.to_example)))
+    batch = next(iter(patches.patch_dataset(stage.images, patch_size, batch_size, 0,
+                                            stage.to_example)))
     specs = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), batch)
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"

@@ -3,7 +3,7 @@
 Builds the decom stage on ../shared/LOLdataset (41 training pairs, 400x600, and the 15 eval15
 pairs it keeps for samples), starts the `tf.data` patch pipeline and draws 100 batches, then
 prints the peak and current resident memory above what the process held after importing
-TensorFlow, next to the size of one float32 copy of the training set. Run it in a fresh
+TensorFlow, next to the size of the stored (uint8) set and of one float32 copy of it. Run it in a fresh
 process (it is one):
 
     .venv/bin/python bench/bench_train_memory.py
@@ -13,14 +13,13 @@ import os
 import resource
 import sys
 import time
-import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import tensorflow as tf  # noqa: E402  (imported before the baseline is taken)
 
-from kind_tf import data, stages  # noqa: E402
+from kind_tf import patches, stages, training  # noqa: E402
 
 MIB = 2**20
 
@@ -38,13 +37,18 @@ def main():
     data_dir = os.path.join(os.path.dirname(ROOT), "shared", "LOLdataset")
     baseline = resident_mib()
     start = time.perf_counter()
-    stage = stages.decom_stage(types.SimpleNamespace(data_dir=data_dir, patch_size=48))
+    stage = stages.decom_stage(training.Config(
+        data_dir=data_dir, ckpt_dir="unused", sample_dir="unused", log_dir="unused", seed=0,
+        epochs=1, batch_size=10, patch_size=48, save_every=1, strategy="default",
+        lr_at=lambda epoch: 1e-4, data_mode="memory"))
     loaded = time.perf_counter()
-    batches = iter(data.patch_dataset(stage.images, 48, 10, 0, stage.to_example))
+    batches = iter(patches.patch_dataset(stage.images, 48, 10, 0, stage.to_example))
     for _ in range(100):
         next(batches)
-    one_copy = stage.images.variable.shape.num_elements() * 4 / MIB
-    print(f"TensorFlow {tf.__version__}; training set: {len(stage.images)} pairs, one float32 copy {one_copy:.0f} MiB; "
+    stored = stage.images.nbytes / MIB
+    float32_copy = stage.images.total_rows * stage.images.channels * 4 / MIB
+    print(f"TensorFlow {tf.__version__}; training set: {len(stage.images)} pairs, stored "
+          f"{stored:.0f} MiB ({stage.images.dtype}), one float32 copy {float32_copy:.0f} MiB; "
           f"loading {loaded - start:.2f} s")
     print(f"above the TensorFlow import: peak {peak_mib() - baseline:.0f} MiB, "
           f"now {resident_mib() - baseline:.0f} MiB (includes the 30 eval15 sample images)")

@@ -2,6 +2,7 @@
 
 import sys
 
+import keras
 from absl import app, flags
 
 from kind_tf import runtime
@@ -18,6 +19,12 @@ flags.DEFINE_bool(
 def configure_device():
     """Applies the device flags; returns a description of the device in use."""
     return runtime.configure(allow_tf32=flags.FLAGS.allow_tf32)
+
+
+def progress_bar(total, unit):
+    """A Keras progress bar over `total` `unit`s: redrawn in place on a terminal, a line
+    every 10 s in a log file (not one per item)."""
+    return keras.utils.Progbar(total, unit_name=unit, interval=0.05 if sys.stdout.isatty() else 10)
 
 
 def run(main):

@@ -138,13 +138,13 @@ def main(argv):
 
 def report_gain(data_dir, results_dir):
     """Prints the PSNR of the low inputs and of `results_dir`'s outputs against ground truth."""
-    from kind_tf import data, metrics
+    from kind_tf import image_io, lol_pairs, metrics
 
     with open(os.path.join(results_dir, "metrics.json")) as file:
         enhanced = json.load(file)
     low_psnr = [
-        metrics.psnr(data.read_rgb(low), data.read_rgb(high))
-        for low, high in data.list_pairs(os.path.join(data_dir, "eval15"))
+        metrics.psnr(image_io.read_rgb(low), image_io.read_rgb(high))
+        for low, high in lol_pairs.list_pairs(os.path.join(data_dir, "eval15"))
     ]
     print(
         f"\nPSNR on the synthetic eval split: low input {np.mean(low_psnr):.2f} dB -> "

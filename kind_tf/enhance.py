@@ -14,7 +14,7 @@ from collections import Counter
 import keras
 from absl import flags
 
-from kind_tf import cli, data, net_flags, outputs, pipeline
+from kind_tf import cli, image_io, net_flags, outputs, pipeline
 from kind_tf.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -47,7 +47,7 @@ def define_flags():
 
 def input_paths(source):
     """The photos to enhance: `source` itself, or the images of folder `source`."""
-    paths = data.image_paths(source)
+    paths = image_io.image_paths(source)
     clashes = sorted(name for name, count in Counter(map(outputs.result_name, paths)).items()
                      if count > 1)
     if clashes:
@@ -65,15 +65,36 @@ def enhance_file(path, nets, output_dir, ratio, denoise=True, tile=1024,
     `ratio` is a number or "auto"; `tile` 0 runs the whole photo at once. Raises `UserError`
     if the photo is unreadable.
     """
-    image = data.load_image(path)[None]
+    image = image_io.load_image(path)[None]
     if tile:
         result = pipeline.enhance_tiled(image, *nets, ratio, denoise, tile, margin,
                                         target_brightness=target_brightness)
     else:
         result = pipeline.enhance(image, *nets, ratio, denoise, target_brightness)
     target = outputs.kindle_path(path, output_dir)
-    data.save_images(target, result.numpy())
+    outputs.save_images(target, result.numpy())
     return target
+
+
+def enhance_all(paths, nets, output_dir, **options):
+    """Enhances every photo of `paths` (`enhance_file` with `options`), with progress; returns
+    the photos that failed. With several photos, one that fails for whatever reason is
+    reported on one line and skipped, and the others are written."""
+    progress = keras.utils.Progbar(len(paths), unit_name="photo")
+    failed = []
+    for index, path in enumerate(paths):
+        try:
+            enhance_file(path, nets, output_dir, **options)
+        except Exception as error:  # noqa: BLE001 - any failure of one photo of several
+            if len(paths) == 1:
+                raise
+            reason = (str(error) if isinstance(error, UserError) else
+                      f"'{path}' failed: {type(error).__name__}: "
+                      f"{(str(error).splitlines() or [''])[0]}")
+            print(f"\nskipped: {reason}", file=sys.stderr)
+            failed.append(path)
+        progress.update(index + 1)
+    return failed
 
 
 def check_options(tile, tile_margin):
@@ -93,19 +114,8 @@ def main(argv):
     print(f"device: {cli.configure_device()}")
     nets = net_flags.load_nets()
     outputs.make_output_dir(FLAGS.output_dir)
-    progress = keras.utils.Progbar(len(paths), unit_name="photo")
-    failed = []
-    for index, path in enumerate(paths):
-        try:
-            enhance_file(path, nets, FLAGS.output_dir, ratio, FLAGS.denoise, FLAGS.tile,
-                         FLAGS.tile_margin, target)
-        except UserError as error:
-            if len(paths) == 1:
-                raise
-            # In a folder, one unreadable photo is reported and skipped; the others are written.
-            print(f"\nskipped: {error}", file=sys.stderr)
-            failed.append(path)
-        progress.update(index + 1)
+    failed = enhance_all(paths, nets, FLAGS.output_dir, ratio=ratio, denoise=FLAGS.denoise,
+                         tile=FLAGS.tile, margin=FLAGS.tile_margin, target_brightness=target)
     print(f"wrote {len(paths) - len(failed)} of {len(paths)} results to {FLAGS.output_dir}")
     if failed:
         raise UserError(f"{len(failed)} of {len(paths)} photos could not be enhanced: "

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from PIL import Image, ImageDraw
 
-from kind_tf import data, metrics, outputs, pipeline
+from kind_tf import image_io, lol_pairs, metrics, outputs, pipeline
 from kind_tf.errors import UserError
 
 # Published eval15 results (GT-ratio protocol): KinD (ACM MM 2019) and KinD++ (IJCV 2021).
@@ -117,7 +117,7 @@ def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, v
     """
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
-    pairs = data.list_pairs(data_dir)[:limit]
+    pairs = lol_pairs.list_pairs(data_dir)[:limit]
     decom = nets[0]
     outputs.make_output_dir(output_dir)
     # The running means are passed in as "stateful" values: Keras' own averaging shows the
@@ -127,17 +127,17 @@ def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, v
     chosen = _comparison_indices(len(pairs))
     rows, comparison = [], []
     for index, (low_path, high_path) in enumerate(pairs):
-        low, truth = data.load_image(low_path)[None], data.read_rgb(high_path)
+        low, truth = image_io.load_image(low_path)[None], image_io.read_rgb(high_path)
         if low.shape[1:] != truth.shape:
             raise UserError(f"'{low_path}' and its ground truth '{high_path}' differ in size")
         auto = pipeline.auto_ratio(low, decom, target_brightness)
         image_ratio = {None: None, "auto": auto}.get(ratio, ratio)
         if ratio is None:
-            image_ratio = pipeline.gt_ratio(low, data.load_image(high_path)[None], decom)
+            image_ratio = pipeline.gt_ratio(low, image_io.load_image(high_path)[None], decom)
         output = pipeline.enhance(low, *nets, image_ratio, denoise=False)
         name, path = outputs.result_name(low_path), outputs.kindle_path(low_path, output_dir)
-        data.save_images(path, output.numpy())
-        ours = data.read_rgb(path)
+        outputs.save_images(path, output.numpy())
+        ours = image_io.read_rgb(path)
         fixed, automatic = (outputs.to_uint8(pipeline.enhance(low, *nets, r, denoise=False))[0]
                             for r in (fixed_ratio, auto))
         row = {"name": name, **metrics.image_metrics(ours, truth), "ratio": image_ratio,
@@ -148,7 +148,7 @@ def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, v
                         for key, value in metrics.image_metrics(image, truth).items()})
         rows.append(row)
         if index in chosen:
-            low_pixels = data.read_rgb(low_path)
+            low_pixels = image_io.read_rgb(low_path)
             comparison.append(comparison_row(low_pixels, ours, truth, name, row["psnr"]))
         progress.update(index + 1, [(key, np.mean([r[key] for r in rows]))
                                     for key in ("psnr", "ssim")])

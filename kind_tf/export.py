@@ -23,7 +23,7 @@ FLAGS = flags.FLAGS
 
 
 def normalize(pixels):
-    """TF twin of `data.normalize(pixels / 255)`, per image of a uint8 (B,H,W,3) batch."""
+    """TF twin of `image_io.normalize(pixels / 255)`, per image of a uint8 (B,H,W,3) batch."""
     image = tf.cast(pixels, tf.float32) / 255.0
     low = tf.reduce_min(image, axis=[1, 2, 3], keepdims=True)
     high = tf.reduce_max(image, axis=[1, 2, 3], keepdims=True)

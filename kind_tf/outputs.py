@@ -75,3 +75,27 @@ def write_csv(path, rows, columns):
         writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def side_by_side(*images):
+    """The images, each without a batch axis of size 1 and a channel axis of size 1,
+    concatenated left to right (the original's `np.squeeze`, which would also drop the axes
+    of a 1-pixel-high or -wide image)."""
+    def squeezed(image):
+        image = np.asarray(image)
+        if image.ndim == 4 and image.shape[0] == 1:
+            image = image[0]
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[..., 0]
+        return image
+
+    return np.concatenate([squeezed(image) for image in images], axis=1)
+
+
+def save_images(path, *images, compress_level=PNG_COMPRESS_LEVEL):
+    """The original `save_images`: images side by side, `uint8(clip(x * 255))`, PNG.
+
+    Like the original, values are truncated, not rounded. The file is written whole or not at
+    all (`write_png`).
+    """
+    write_png(path, to_uint8(side_by_side(*images)), compress_level=compress_level)

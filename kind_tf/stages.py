@@ -1,24 +1,28 @@
 """The three KinD training stages: their data, loss and sample images, as the original scripts.
 
 `decom_stage`, `restoration_stage` and `adjustment_stage` read the LOL folders of
-`config.data_dir` and return a `training.Stage` for `training.train`. Stages 2 and 3 first
-decompose every training image once with the trained DecomNet, as the original does.
+`config.data_dir` and return a `training.Stage` for `training.train`. The training images go
+into an `image_store.ImageStore`, in memory or streamed from a store folder under the cache
+folder (`config.data_mode`). Stages 2 and 3 train on the trained DecomNet's decompositions,
+computed once and cached (`decom_cache`), as the original computes them once per script.
 """
 
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
 
-from kind_tf import checkpoints, data, losses, training
+from kind_tf import checkpoints, cli, decom_cache, image_io, image_store, losses, lol_pairs, training
 from kind_tf.errors import UserError
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
 
-# The original restoration script trains on the first 466 pairs, the adjustment script on the
-# first 450; the rest (plus eval15) are the sample set. With fewer pairs, all are trained on.
+# The original restoration script trains on the first 466 pairs and writes samples of
+# [467:480] and eval15; the adjustment script trains on the first 450 and writes samples of
+# 10 illuminations of [451:480], each at a random ratio (see `lol_pairs.split`).
 RESTORATION_TRAIN_PAIRS = 466
+RESTORATION_SAMPLES = 13
 ADJUSTMENT_TRAIN_PAIRS = 450
-# The original adjustment script writes samples of 10 illuminations, each at a random ratio.
 ADJUSTMENT_SAMPLES = 10
 
 DECOM_TERMS = (
@@ -34,42 +38,97 @@ RESTORATION_ORIGINAL = training.OriginalSettings(384, 4, training.original_resto
 ADJUSTMENT_ORIGINAL = training.OriginalSettings(48, 10, training.constant_lr)
 
 
-def _splits(config):
-    """(training pairs of our485, pairs of eval15), sorted by name."""
-    return (
-        data.list_pairs(os.path.join(config.data_dir, "our485")),
-        data.list_pairs(os.path.join(config.data_dir, "eval15")),
+def _splits(config, original_train_pairs, default_samples):
+    """(pairs to train on, held-out sample pairs, eval15 pairs, the number of samples),
+    sorted by name."""
+    num_samples = default_samples if config.num_samples is None else config.num_samples
+    train, held_out = lol_pairs.split(
+        lol_pairs.list_pairs(os.path.join(config.data_dir, "our485")), config.train_pairs,
+        num_samples, original_train_pairs,
     )
+    return train, held_out, lol_pairs.list_pairs(os.path.join(config.data_dir, "eval15")), num_samples
 
 
-def decompose(decom, images):
-    """[(R, L)] of `images` ((H, W, 3) arrays of one size) in one `decom` pass, batch axis off."""
-    reflectance, illumination = decom(np.stack(images), training=False)
-    return list(zip(reflectance.numpy(), illumination.numpy()))
+def _usable(train, patch_size, unreadable=()):
+    """(pairs of `train` that can be trained on, their sizes): a pair with an unreadable image,
+    two sizes or no room for a patch is reported on one line and skipped."""
+    kept, sizes, reasons = [], [], []
+    for pair in train:
+        try:
+            if unreadable and set(pair) & unreadable:
+                raise UserError(f"pair '{pair[0]}' has an unreadable image")
+            sizes.append(lol_pairs.pair_size(*pair, patch_size))
+            kept.append(pair)
+        except UserError as error:
+            print(f"skipped: {error}", file=sys.stderr)
+            reasons.append(str(error))
+    if not kept:
+        raise UserError(f"none of the {len(train)} training pairs can be used; the first: "
+                        f"{reasons[0]}")
+    if len(kept) < len(train):
+        print(f"training on {len(kept)} of {len(train)} pairs", file=sys.stderr)
+    return kept, sizes
+
+
+def cache_folder(config):
+    """Where decompositions and streamed stores go: --cache_dir, else <ckpt_dir>/cache."""
+    return config.cache_dir or os.path.join(config.ckpt_dir, "cache")
+
+
+def _store(config, name, sizes, channels, dtype, key, fill):
+    """The stage's `ImageStore` of images of `sizes`: in memory, or streamed from the store
+    folder `<cache>/stores/<name>-<key>` (reused when it is there), filled by `fill(store)`."""
+    rows = sum(int(height) * int(width) for height, width in sizes)
+    nbytes = rows * channels * np.dtype(dtype).itemsize
+    budget = config.memory_budget or image_store.default_memory_budget()
+    if image_store.plan(nbytes, config.data_mode, budget):
+        print(f"training images: {nbytes / 2**30:.2f} GiB of {np.dtype(dtype).name}, in memory")
+        store = image_store.ImageStore.create(sizes, channels, dtype)
+        fill(store)
+        return store
+    folder = os.path.join(cache_folder(config), "stores", f"{name}-{key}")
+    print(f"training images: {nbytes / 2**30:.2f} GiB of {np.dtype(dtype).name}, streamed "
+          f"from {folder} (budget {budget / 2**30:.2f} GiB)")
+    if image_store.ImageStore.exists(folder):
+        return image_store.ImageStore.open(folder, in_memory=False)
+    store = image_store.ImageStore.create(sizes, channels, dtype, folder)
+    fill(store)
+    return store.finish()
+
+
+def _fill(store, items, put, what):
+    """Calls `put(store, index, item)` for every item, with a progress bar."""
+    print(f"{what} {len(items)} training pairs")
+    progress = cli.progress_bar(len(items), "pair")
+    for index, item in enumerate(items):
+        put(store, index, item)
+        progress.update(index + 1)
 
 
 def _trained_decomposer(config):
-    """The trained DecomNet of `<ckpt_dir>/decom_net_train` (ours or the authors'), as a graph."""
+    """The trained DecomNet of `<ckpt_dir>/decom_net_train` (ours or the authors')."""
     net = DecomNet()
     checkpoints.load_net(net, config.ckpt_dir)
-    return tf.function(net, reduce_retracing=True)
+    return net
 
 
-def _decomposed(config, train_pairs, channels, arrange, max_samples=None):
-    """The first `train_pairs` pairs and the sample set (the rest, then eval15), decomposed.
+def _decomposed(config, name, train, sample_paths, channels, arrange):
+    """An `ImageStore` of `channels`-channel images arrange((R_low, L_low), (R_high, L_high)),
+    one per usable pair of `train`, and [(R_low, L_low) per readable image of
+    `sample_paths`], from the cached decompositions."""
+    cache = decom_cache.DecompositionCache(cache_folder(config), _trained_decomposer(config))
+    train, _ = _usable(train, config.patch_size)
+    unreadable = cache.ensure([path for pair in train for path in pair], "training images")
+    train, sizes = _usable(train, config.patch_size, unreadable)
+    unreadable |= cache.ensure(sample_paths, "sample images")
 
-    Returns (a `data.ImageStack` of `channels`-channel images
-    arrange((R_low, L_low), (R_high, L_high)), one per training pair,
-    [(R_low, L_low) per sample image]); each image is decomposed once, as the original.
-    """
-    pairs, eval_pairs = _splits(config)
-    decom = _trained_decomposer(config)
-    train = pairs[:train_pairs]
-    images = data.ImageStack([data.pair_size(*pair, config.patch_size) for pair in train], channels)
-    for index, (low, high) in enumerate(train):
-        images[index] = arrange(*decompose(decom, [data.load_image(low), data.load_image(high)]))
-    sample_paths = [low for low, _ in pairs[train_pairs:] + eval_pairs][:max_samples]
-    return images, [decompose(decom, [data.load_image(path)])[0] for path in sample_paths]
+    def put(store, index, pair):
+        store.put(index, arrange(*map(cache.load, pair)))
+
+    images = _store(config, name, sizes, channels, np.float32,
+                    cache.key([path for pair in train for path in pair]),
+                    lambda store: _fill(store, train, put, "arranging"))
+    return images, [cache.load(path) for path in sample_paths if path not in unreadable]
 
 
 def decom_example(patches, seed):
@@ -90,13 +149,25 @@ def decom_batch_loss(net, batch):
 
 
 def decom_stage(config):
-    """`decomposition_net_train.py`: DecomNet on our485 pairs; samples R|L of eval15."""
-    pairs, eval_pairs = _splits(config)
-    # Sizes from the headers first, so each pair goes straight into its slot.
-    images = data.ImageStack([data.pair_size(*pair, config.patch_size) for pair in pairs], 6)
-    for index, (low, high) in enumerate(pairs):
-        images[index] = np.concatenate([data.load_image(low), data.load_image(high)], axis=-1)
-    eval_images = [(data.load_image(low), data.load_image(high)) for low, high in eval_pairs]
+    """`decomposition_net_train.py`: DecomNet on our485 pairs; samples R|L of eval15.
+
+    The pairs are held as uint8 levels with each image's normalization range
+    (`image_store.normalized`), a quarter of the original's float32 arrays.
+    """
+    train, _, eval_pairs, _ = _splits(config, None, 0)
+    train, sizes = _usable(train, config.patch_size)
+
+    def put(store, index, pair):
+        levels = [image_io.read_rgb(path) for path in pair]
+        ranges = [image_io.level_range(image) for image in levels for _ in range(3)]
+        store.put(index, np.concatenate(levels, axis=-1), np.array(ranges, np.float32))
+
+    images = _store(config, "decom", sizes, 6, np.uint8,
+                    decom_cache.fingerprint(*map(decom_cache.file_fingerprint,
+                                                 [path for pair in train for path in pair])),
+                    lambda store: _fill(store, train, put, "loading"))
+    eval_images = [(image_io.load_image(low), image_io.load_image(high))
+                   for low, high in eval_pairs]
 
     def samples(predict, epoch):
         written = []
@@ -138,8 +209,10 @@ def restoration_stage(config):
             "restoration loss: use at least 11"
         )
     # The original raises the target to the power 1.2 "to improve the contrast".
+    train, held_out, eval_pairs, _ = _splits(config, RESTORATION_TRAIN_PAIRS,
+                                             RESTORATION_SAMPLES)
     images, sample_inputs = _decomposed(
-        config, RESTORATION_TRAIN_PAIRS, 7,
+        config, "restoration", train, [low for low, _ in held_out + eval_pairs], 7,
         lambda low, high: np.concatenate([low[0], low[1], high[0] ** 1.2], axis=-1),
     )
 
@@ -185,10 +258,13 @@ def adjust_batch_loss(net, batch):
 
 def adjustment_stage(config):
     """`adjustment_net_train.py`: map L_low to L_high (and back) at the patch's exposure ratio."""
+    train, held_out, eval_pairs, num_samples = _splits(config, ADJUSTMENT_TRAIN_PAIRS,
+                                                       ADJUSTMENT_SAMPLES)
+    # A set too small to hold samples out (LOL holds 29) takes them from eval15.
+    sample_pairs = (held_out + eval_pairs)[:num_samples]
     images, sample_inputs = _decomposed(
-        config, ADJUSTMENT_TRAIN_PAIRS, 2,
+        config, "adjustment", train, [low for low, _ in sample_pairs], 2,
         lambda low, high: np.concatenate([low[1], high[1]], axis=-1),
-        max_samples=ADJUSTMENT_SAMPLES,
     )
     rng = np.random.default_rng(config.seed)
 

@@ -16,7 +16,7 @@ import os
 import numpy as np
 from absl import flags
 
-from kind_tf import cli, data
+from kind_tf import cli, image_io
 from kind_tf.outputs import write_png
 
 
@@ -57,7 +57,7 @@ def synthesize_folder(paths, split_dir, seed=0):
     """Writes one synthetic pair per photo in `paths` into `split_dir` (LOL layout)."""
     rng = np.random.default_rng(seed)
     for path in paths:
-        high = data.read_rgb(path)
+        high = image_io.read_rgb(path)
         name = os.path.splitext(os.path.basename(path))[0]
         write_pair(split_dir, name, high, darken_and_add_noise(high, rng))
     return len(paths)
@@ -72,7 +72,7 @@ def _define_flags():
 
 def main(argv):
     del argv
-    paths = data.image_paths(flags.FLAGS.input)
+    paths = image_io.image_paths(flags.FLAGS.input)
     count = synthesize_folder(paths, flags.FLAGS.output_dir, flags.FLAGS.seed)
     print(f"wrote {count} low/high pairs to {flags.FLAGS.output_dir}")
 

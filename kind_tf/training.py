@@ -13,13 +13,14 @@ import functools
 import math
 import os
 import sys
-from typing import Callable
+from typing import Callable, Optional
 
 import keras
 import tensorflow as tf
 from absl import flags, logging
 
-from kind_tf import checkpoints, cli, data, models, optimizers, outputs, summaries
+from kind_tf import (checkpoints, cli, image_store, models, optimizers, outputs, patches,
+                     summaries)
 from kind_tf.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -78,6 +79,28 @@ def define_flags(default_epochs):
         "with float32 weights, optimizer, output heads and losses; about 1.2-1.9x faster steps on "
         "CPUs with AVX512_BF16 and on recent GPUs. Checkpoints are the same either way.",
     )
+    flags.DEFINE_integer(
+        "train_pairs", None, "Train on the first N pairs of our485 (by file name). Default: the "
+        "original split on a set up to LOL's 485 pairs (restoration 466, adjustment 450, "
+        "decomposition all), and all but the sample pairs on a larger set.", lower_bound=1)
+    flags.DEFINE_integer(
+        "num_samples", None, "Held-out pairs (after the trained ones, skipping one, as the "
+        "original) whose sample images are written at every checkpoint. Default: the "
+        "original's (restoration 13, i.e. [467:480], plus eval15; adjustment 10, i.e. "
+        "[451:461]; decomposition 0, eval15 only).", lower_bound=0)
+    flags.DEFINE_enum(
+        "data_mode", "auto", list(image_store.DATA_MODES),
+        "memory: hold the training images in memory (uint8 photos, float32 decompositions). "
+        "stream: write them once to a store folder under --cache_dir and read each patch from "
+        "it (the same patches; for sets larger than memory). auto: memory when the set fits "
+        "in --memory_budget_gb.")
+    flags.DEFINE_float(
+        "memory_budget_gb", None, "--data_mode auto streams sets larger than this (GiB). "
+        "Default: a quarter of this machine's memory.", lower_bound=0)
+    flags.DEFINE_string(
+        "cache_dir", None, "Decompositions of stages 2 and 3 (computed once per DecomNet and "
+        "image, shared by both stages and every resume) and streamed stores go here. "
+        "Default: <ckpt_dir>/cache.")
     flags.DEFINE_enum(
         "strategy", "default", ["default", "mirrored"],
         "default: one device (the GPU when there is one). mirrored: data-parallel over all "
@@ -132,6 +155,11 @@ class Config:
     strategy: str
     lr_at: Callable[[int], float]
     precision: str = "fp32"
+    train_pairs: Optional[int] = None
+    num_samples: Optional[int] = None
+    data_mode: str = "auto"
+    memory_budget: Optional[int] = None  # bytes
+    cache_dir: Optional[str] = None
 
 
 def config_from_flags(original):
@@ -169,6 +197,12 @@ def config_from_flags(original):
         strategy=FLAGS.strategy,
         precision=FLAGS.precision,
         lr_at=lr_at,
+        train_pairs=FLAGS.train_pairs,
+        num_samples=FLAGS.num_samples,
+        data_mode=FLAGS.data_mode,
+        memory_budget=None if FLAGS.memory_budget_gb is None else int(
+            FLAGS.memory_budget_gb * 2**30),
+        cache_dir=FLAGS.cache_dir,
     )
 
 
@@ -179,18 +213,18 @@ class Stage:
     build_net: makes the net to train (called inside the distribution strategy's scope).
     loss: `loss(net, batch)` -> dict of named loss terms plus `total`.
     term_names: the keys `loss` returns (each is logged as its epoch mean).
-    images: a `data.ImageStack` (or a list of arrays): per training pair, its inputs stacked
-        on the channel axis (see `data.patch_dataset`); to_example turns a batch of patches of
-        them into the batch the train step takes.
+    images: an `image_store.ImageStore`: per training pair, its inputs stacked on the channel
+        axis (see `patches.patch_dataset`); to_example turns a batch of patches of them into
+        the batch the train step takes.
     samples: `samples(predict, epoch)` -> [(PNG file name, [images to put side by side])];
         `predict(inputs, training=False)` runs the net being trained.
-    augment_modes, reshuffle: see `data.patch_dataset`.
+    augment_modes, reshuffle: see `patches.patch_dataset`.
     """
 
     build_net: Callable[[], keras.Model]
     loss: Callable
     term_names: tuple
-    images: data.ImageStack
+    images: image_store.ImageStore
     to_example: Callable
     samples: Callable
     augment_modes: int = 8
@@ -272,10 +306,10 @@ class _SaveCheckpointAndSamples(keras.callbacks.Callback):
         samples = self.stage.samples(self.predict, done)
         with self.writer.as_default(step=done):
             for index, (name, images) in enumerate(samples):
-                data.save_images(os.path.join(self.sample_folder, name), *images,
+                outputs.save_images(os.path.join(self.sample_folder, name), *images,
                                  compress_level=outputs.PNG_FAST_COMPRESS_LEVEL)
                 if index < TENSORBOARD_IMAGES:
-                    summaries.image(f"sample_{index + 1}", data.side_by_side(*images))
+                    summaries.image(f"sample_{index + 1}", outputs.side_by_side(*images))
         print(f"\nepoch {done}: saved {path}, {len(samples)} samples in {self.sample_folder}")
 
 
@@ -392,7 +426,7 @@ def train(stage, config):
           f"epochs {initial_epoch + 1}..{config.epochs}, "
           f"{strategy.num_replicas_in_sync} replica(s), {config.precision}")
 
-    dataset = data.patch_dataset(
+    dataset = patches.patch_dataset(
         stage.images, config.patch_size, config.batch_size, config.seed, stage.to_example,
         modes=stage.augment_modes, reshuffle=stage.reshuffle,
         first_patch=initial_epoch * steps_per_epoch * config.batch_size,

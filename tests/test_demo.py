@@ -11,14 +11,14 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
 from conftest import REPO_ROOT
-from kind_tf import data, demo, outputs
+from kind_tf import demo, image_io, lol_pairs, outputs
 
 
 def test_make_dataset_writes_lol_layout(tmp_path):
     n_train, n_eval = demo.make_dataset(str(tmp_path), crops_per_photo=2, crop_size=64, eval_size=96, seed=0)
-    train, evaluation = data.list_pairs(str(tmp_path / "our485")), data.list_pairs(str(tmp_path / "eval15"))
+    train, evaluation = lol_pairs.list_pairs(str(tmp_path / "our485")), lol_pairs.list_pairs(str(tmp_path / "eval15"))
     assert (len(train), len(evaluation)) == (n_train, n_eval) == (2 * len(demo.TRAIN_PHOTOS), len(demo.EVAL_PHOTOS))
-    low, high = (data.read_rgb(path) for path in evaluation[0])
+    low, high = (image_io.read_rgb(path) for path in evaluation[0])
     assert low.shape == high.shape == (96, 96, 3)
     assert low.mean() < 0.5 * high.mean()
 
@@ -41,19 +41,19 @@ def test_demo_runs_end_to_end_and_improves_on_the_low_inputs(tmp_path):
     assert os.path.isfile(work_dir / "results" / "comparison.png")
 
     # Independent check on the written PNGs: enhanced beats the low input against ground truth.
-    pairs = data.list_pairs(str(work_dir / "LOLdataset" / "eval15"))
+    pairs = lol_pairs.list_pairs(str(work_dir / "LOLdataset" / "eval15"))
     low_psnr, enhanced_psnr = [], []
     for low, high in pairs:
-        reference = data.read_rgb(high)
-        enhanced = data.read_rgb(outputs.kindle_path(low, str(work_dir / "results")))
-        low_psnr.append(peak_signal_noise_ratio(reference, data.read_rgb(low), data_range=255))
+        reference = image_io.read_rgb(high)
+        enhanced = image_io.read_rgb(outputs.kindle_path(low, str(work_dir / "results")))
+        low_psnr.append(peak_signal_noise_ratio(reference, image_io.read_rgb(low), data_range=255))
         enhanced_psnr.append(peak_signal_noise_ratio(reference, enhanced, data_range=255))
     assert np.mean(enhanced_psnr) > np.mean(low_psnr) + 1.0
 
     # The shipped weights ran first: their results, and they too beat the low inputs.
     assert result.stdout.index("1/5 the shipped weights") < result.stdout.index("3/5 train")
     shipped_psnr = [
-        peak_signal_noise_ratio(data.read_rgb(high), data.read_rgb(
+        peak_signal_noise_ratio(image_io.read_rgb(high), image_io.read_rgb(
             outputs.kindle_path(low, str(work_dir / "pretrained_results"))), data_range=255)
         for low, high in pairs]
     assert np.mean(shipped_psnr) > np.mean(low_psnr) + 1.0

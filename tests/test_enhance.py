@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO_ROOT
-from kind_tf import data, enhance, pipeline
+from kind_tf import enhance, image_io, pipeline
 from kind_tf.errors import UserError
 
 
@@ -21,7 +21,7 @@ def run_enhance(*args):
 
 def expected_result(path, nets, ratio):
     """The original evaluate.py result of photo `path` as its saved 8-bit PNG holds it."""
-    final = pipeline.enhance(data.load_image(path)[None], *nets, ratio).numpy()[0]
+    final = pipeline.enhance(image_io.load_image(path)[None], *nets, ratio).numpy()[0]
     return np.clip(final * 255.0, 0, 255.0).astype("uint8")
 
 
@@ -35,6 +35,9 @@ def photos(reference_dir, tmp_path_factory):
     source.convert("L").save(folder / "c.png")
     source.convert("RGBA").save(folder / "d.png")
     (folder / "e.png").write_bytes(b"not a png")
+    Image.fromarray(np.full((1, 1, 3), 40, np.uint8)).save(folder / "f.png")  # 1x1
+    levels = np.asarray(source.convert("L"), np.uint16) * 257 + 3
+    Image.fromarray(levels).save(folder / "g.png")  # 16-bit grayscale
     return folder
 
 
@@ -46,15 +49,33 @@ def test_folder_of_any_format_bad_file_skipped(photos, reference_ckpt_root, refe
     assert "Traceback" not in result.stderr
     assert f"skipped: cannot read image '{photos / 'e.png'}'" in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: 1 of 5 photos could not be enhanced: {photos / 'e.png'}"
+        f"error: 1 of 7 photos could not be enhanced: {photos / 'e.png'}"
     )
-    assert sorted(os.listdir(tmp_path)) == [f"{n}_kindle.png" for n in "abcd"]
-    for name in "abcd":
+    assert sorted(os.listdir(tmp_path)) == [f"{n}_kindle.png" for n in "abcdfg"]
+    for name in "abcdfg":
         source = next(photos.glob(f"{name}.*"))
-        saved = data.read_rgb(tmp_path / f"{name}_kindle.png")
+        saved = image_io.read_rgb(tmp_path / f"{name}_kindle.png")
         expected = expected_result(source, reference_nets, 3.0)
         assert np.abs(saved.astype(int) - expected).max() <= 1  # float noise at a truncation
         assert np.mean(saved != expected) < 1e-3
+
+
+def test_any_failure_of_one_photo_skips_only_that_photo(photos, reference_nets, tmp_path,
+                                                        monkeypatch, capsys):
+    enhance_file = enhance.enhance_file
+
+    def failing_on_b(path, *args, **kwargs):
+        if os.path.basename(path) == "b.jpg":
+            raise RuntimeError("out of memory\nmore detail")
+        return enhance_file(path, *args, **kwargs)
+
+    monkeypatch.setattr(enhance, "enhance_file", failing_on_b)
+    paths = [str(photos / "a.bmp"), str(photos / "b.jpg"), str(photos / "f.png")]
+    assert enhance.enhance_all(paths, reference_nets, str(tmp_path), ratio=2.0) == [paths[1]]
+    assert f"skipped: '{paths[1]}' failed: RuntimeError: out of memory\n" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["a_kindle.png", "f_kindle.png"]
+    with pytest.raises(RuntimeError):  # a single photo fails as it is
+        enhance.enhance_all(paths[1:2], reference_nets, str(tmp_path), ratio=2.0)
 
 
 def test_tiled_file_equals_untiled(photos, reference_nets, tmp_path):
@@ -64,7 +85,7 @@ def test_tiled_file_equals_untiled(photos, reference_nets, tmp_path):
         results.append(enhance.enhance_file(str(photos / "a.bmp"), reference_nets,
                                             str(tmp_path / folder), 5.0, tile=tile))
     assert [os.path.basename(path) for path in results] == ["a_kindle.png"] * 2
-    tiled, untiled = (data.read_rgb(path).astype(int) for path in results)
+    tiled, untiled = (image_io.read_rgb(path).astype(int) for path in results)
     assert np.abs(tiled - untiled).max() <= 1 and np.mean(tiled != untiled) < 1e-3
 
 
@@ -109,16 +130,16 @@ def test_auto_ratio_photo_equals_the_pipeline_at_its_ratio(photos, reference_ckp
                          "--output_dir", str(tmp_path), "--ratio", "auto",
                          "--target_brightness", "0.6")
     assert result.returncode == 0, result.stderr
-    image = data.load_image(photos / "a.bmp")[None]
+    image = image_io.load_image(photos / "a.bmp")[None]
     ratio = pipeline.auto_ratio(image, reference_nets[0], 0.6)
-    saved = data.read_rgb(tmp_path / "a_kindle.png").astype(int)
+    saved = image_io.read_rgb(tmp_path / "a_kindle.png").astype(int)
     assert np.abs(saved - expected_result(photos / "a.bmp", reference_nets, ratio)).max() <= 1
 
 
 def test_input_paths(photos, tmp_path):
     assert enhance.input_paths(str(photos / "a.bmp")) == [str(photos / "a.bmp")]
     assert [os.path.basename(p) for p in enhance.input_paths(str(photos))] == [
-        "a.bmp", "b.jpg", "c.png", "d.png", "e.png"]
+        "a.bmp", "b.jpg", "c.png", "d.png", "e.png", "f.png", "g.png"]
     with pytest.raises(UserError, match="neither a photo nor a folder"):
         enhance.input_paths(str(tmp_path / "missing"))
     with pytest.raises(UserError, match="holds no images"):
@@ -135,8 +156,8 @@ def test_shipped_weights_by_default_brighten_the_authors_test_images(reference_d
     result = run_enhance("--input", f"{reference_dir}/test_images", "--output_dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     for name in sorted(os.listdir(f"{reference_dir}/test_images")):
-        low = data.read_rgb(f"{reference_dir}/test_images/{name}").astype(np.float64)
-        output = data.read_rgb(tmp_path / f"{name.split('.')[0]}_kindle.png").astype(np.float64)
+        low = image_io.read_rgb(f"{reference_dir}/test_images/{name}").astype(np.float64)
+        output = image_io.read_rgb(tmp_path / f"{name.split('.')[0]}_kindle.png").astype(np.float64)
         assert output.shape == low.shape and np.isfinite(output).all()
         # Brighter than the input (04.JPG is a dusk scene, mean 105: +24 levels measured),
         # its dark quarter most, and not a saturated white sheet.

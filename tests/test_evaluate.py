@@ -12,7 +12,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
 from conftest import REPO_ROOT, skimage_ssim
-from kind_tf import data
+from kind_tf import image_io, outputs
 
 
 def run_evaluate(*args):
@@ -32,7 +32,7 @@ def test_eval15_end_to_end(lol_dir, reference_ckpt_root, tmp_path):
     # Independent computation on the written PNGs against the 8-bit ground truth.
     for row in report["images"]:
         ours = np.asarray(Image.open(tmp_path / f"{row['name']}_kindle.png"))
-        truth = data.read_rgb(f"{lol_dir}/eval15/high/{row['name']}.png")
+        truth = image_io.read_rgb(f"{lol_dir}/eval15/high/{row['name']}.png")
         assert row["psnr"] == pytest.approx(peak_signal_noise_ratio(truth, ours, data_range=255))
         assert row["ssim"] == pytest.approx(skimage_ssim(ours, truth), abs=1e-9)
         gray_ours, gray_truth = (np.asarray(Image.fromarray(x).convert("L")) for x in (ours, truth))
@@ -98,7 +98,7 @@ def test_bad_ratio_and_unmatched_pairs(reference_ckpt_root, tmp_path):
     _assert_one_line_error(run_evaluate("--ratio", "bright"), "--ratio")
     for side, name in (("low", "1.png"), ("high", "2.png")):
         os.makedirs(tmp_path / side)
-        data.save_images(str(tmp_path / side / name), np.zeros((16, 16, 3), np.float32))
+        outputs.save_images(str(tmp_path / side / name), np.zeros((16, 16, 3), np.float32))
     result = run_evaluate("--ckpt", reference_ckpt_root, "--data_dir", str(tmp_path),
                           "--output_dir", str(tmp_path / "out"))
     _assert_one_line_error(result, "no partner", "1.png")

@@ -7,14 +7,14 @@ import shutil
 import numpy as np
 import pytest
 
-from kind_tf import data, evaluation, metrics
+from kind_tf import evaluation, image_io, metrics, outputs
 from kind_tf.errors import UserError
 
 
 def original_lol_output(low_path, high_path, nets):
     """evaluate_LOLdataset.py for one pair, net by net, with its truncating save_images."""
     decom, restoration, adjust = nets
-    low, high = data.load_image(low_path)[None], data.load_image(high_path)[None]
+    low, high = image_io.load_image(low_path)[None], image_io.load_image(high_path)[None]
     r_low, i_low = (x.numpy() for x in decom(low))
     ratio = np.mean(decom(high)[1].numpy() / (i_low + 0.0001))
     adjusted = adjust([i_low, np.full(i_low.shape, ratio, np.float32)]).numpy()
@@ -37,7 +37,7 @@ def test_outputs_are_the_original_protocol(two_images, lol_dir, reference_nets):
         expected, ratio = original_lol_output(low_path, low_path.replace("/low/", "/high/"),
                                               reference_nets)
         assert row["ratio"] == pytest.approx(ratio, rel=1e-5)
-        saved = data.read_rgb(output_dir / f"{row['name']}_kindle.png")
+        saved = image_io.read_rgb(output_dir / f"{row['name']}_kindle.png")
         # The nets agree to ~1e-6, so a truncated value may rarely land one level apart.
         assert np.abs(saved.astype(int) - expected).max() <= 1
         assert np.mean(saved != expected) < 1e-3
@@ -55,7 +55,7 @@ def test_report_files(two_images):
         "fixed_ratio_ssim_gray,auto_ratio_psnr,auto_ratio_ssim,auto_ratio_ssim_gray,"
         "gt_mean_psnr,gt_mean_ssim,gt_mean_ssim_gray"
     ) and len(csv_lines) == 3
-    comparison = data.read_rgb(output_dir / "comparison.png")
+    comparison = image_io.read_rgb(output_dir / "comparison.png")
     assert comparison.shape == (2 * evaluation.COMPARISON_HEIGHT, 3 * 300, 3)
 
 
@@ -89,8 +89,8 @@ def test_variants_fixed_ratio_and_gt_mean(two_images, lol_dir, reference_nets, t
         row["auto_ratio"] for row in report["images"]]
     assert automatic["protocol"]["name"].startswith("auto ratio")
     for row in report["images"]:
-        ours = data.read_rgb(output_dir / f"{row['name']}_kindle.png")
-        truth = data.read_rgb(f"{lol_dir}/eval15/high/{row['name']}.png")
+        ours = image_io.read_rgb(output_dir / f"{row['name']}_kindle.png")
+        truth = image_io.read_rgb(f"{lol_dir}/eval15/high/{row['name']}.png")
         scaled = evaluation.gt_mean_scaled(ours, truth)
         assert row["gt_mean_psnr"] == metrics.psnr(scaled, truth)
         assert row["gt_mean_psnr"] != row["psnr"]
@@ -138,7 +138,7 @@ def test_pairs_of_different_sizes_are_refused(lol_dir, reference_nets, tmp_path)
     for side in ("low", "high"):
         os.makedirs(tmp_path / "split" / side)
     shutil.copy(f"{lol_dir}/eval15/low/1.png", tmp_path / "split/low/1.png")
-    data.save_images(str(tmp_path / "split/high/1.png"), np.zeros((40, 60, 3), np.float32))
+    outputs.save_images(str(tmp_path / "split/high/1.png"), np.zeros((40, 60, 3), np.float32))
     with pytest.raises(UserError, match="differ in size"):
         evaluation.evaluate(reference_nets, str(tmp_path / "split"), str(tmp_path / "out"),
                             verbose=0)

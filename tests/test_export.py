@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT
-from kind_tf import data, export, pipeline
+from kind_tf import export, image_io, pipeline
 
 
 @pytest.fixture(scope="module")
@@ -21,17 +21,17 @@ def saved_model(reference_nets, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pixels(reference_dir):
-    return data.read_rgb(f"{reference_dir}/test_images/4.bmp")[None, 100:160, 50:131]
+    return image_io.read_rgb(f"{reference_dir}/test_images/4.bmp")[None, 100:160, 50:131]
 
 
 def test_round_trip_equals_pipeline_enhance(saved_model, reference_nets, pixels):
     loaded = tf.saved_model.load(saved_model)
     result = loaded.signatures["serving_default"](image=tf.constant(pixels), ratio=tf.constant(4.0))
-    expected = pipeline.enhance(data.normalize(pixels / np.float32(255.0)), *reference_nets, 4.0)
+    expected = pipeline.enhance(image_io.normalize(pixels / np.float32(255.0)), *reference_nets, 4.0)
     np.testing.assert_allclose(result["enhanced"], expected, atol=1e-5)
     truncated = np.clip(result["enhanced"].numpy() * 255.0, 0, 255.0).astype("uint8")
     np.testing.assert_array_equal(result["enhanced_uint8"], truncated)
-    normalized = data.normalize(pixels / np.float32(255.0))
+    normalized = image_io.normalize(pixels / np.float32(255.0))
     direct = loaded.signatures["enhance_normalized"](image=tf.constant(normalized),
                                                      ratio=tf.constant(4.0))
     np.testing.assert_allclose(direct["enhanced"], expected, atol=1e-5)
@@ -42,7 +42,7 @@ def test_normalize_is_the_original_per_image(pixels):
     normalized = export.normalize(tf.constant(batch)).numpy()
     for index in range(2):
         np.testing.assert_allclose(
-            normalized[index], data.normalize(batch[index] / np.float32(255.0)), atol=1e-6
+            normalized[index], image_io.normalize(batch[index] / np.float32(255.0)), atol=1e-6
         )
 
 

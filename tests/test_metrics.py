@@ -7,13 +7,13 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
 from conftest import skimage_ssim
-from kind_tf import data, metrics
+from kind_tf import image_io, metrics
 
 
 @pytest.fixture(scope="module")
 def lol_pair(lol_dir):
-    return (data.read_rgb(f"{lol_dir}/eval15/low/22.png"),
-            data.read_rgb(f"{lol_dir}/eval15/high/22.png"))
+    return (image_io.read_rgb(f"{lol_dir}/eval15/low/22.png"),
+            image_io.read_rgb(f"{lol_dir}/eval15/high/22.png"))
 
 
 def _noisy_pair(seed, shape=(37, 52, 3)):

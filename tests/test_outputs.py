@@ -5,8 +5,9 @@ import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from kind_tf import data, outputs
+from kind_tf import image_io, outputs
 from kind_tf.errors import UserError
 
 
@@ -26,14 +27,14 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
 def test_png_round_trip(tmp_path, compress_level):
     pixels = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
     outputs.write_png(tmp_path / "a.png", pixels, compress_level=compress_level)
-    np.testing.assert_array_equal(data.read_rgb(tmp_path / "a.png"), pixels)
+    np.testing.assert_array_equal(image_io.read_rgb(tmp_path / "a.png"), pixels)
 
 
 def test_png_compress_level_trades_size_only(tmp_path):
     smooth = np.tile(np.arange(256, dtype=np.uint8), (64, 1))[..., None].repeat(3, axis=-1)
     for level in (1, 9):
         outputs.write_png(tmp_path / f"{level}.png", smooth, compress_level=level)
-        np.testing.assert_array_equal(data.read_rgb(tmp_path / f"{level}.png"), smooth)
+        np.testing.assert_array_equal(image_io.read_rgb(tmp_path / f"{level}.png"), smooth)
     assert os.path.getsize(tmp_path / "1.png") > os.path.getsize(tmp_path / "9.png")
 
 
@@ -54,3 +55,23 @@ def test_output_dir_that_cannot_be_made_is_a_user_error(tmp_path):
     assert (tmp_path / "a" / "b").is_dir()
     with pytest.raises(UserError, match="--output_dir '.*file/sub': cannot create the folder"):
         outputs.make_output_dir(str(tmp_path / "file" / "sub"))
+
+
+def test_save_images_is_the_original_save_images(tmp_path):
+    path = str(tmp_path / "sample.png")
+    left = np.full((1, 2, 3, 1), 0.5, np.float32)  # squeezed to (2, 3) like the original
+    right = np.array([[-1.0, 0.999, 2.0]] * 2, np.float32)
+    outputs.save_images(path, left, right)
+    pixels = np.asarray(Image.open(path))
+    # uint8(clip(x * 255)) truncates: 0.5 -> 127, 0.999 -> 254.
+    np.testing.assert_array_equal(pixels, [[127, 127, 127, 0, 254, 255]] * 2)
+    assert os.listdir(tmp_path) == ["sample.png"]
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1, 3), (1, 1, 5, 3), (1, 4, 1, 3), (1, 1, 1, 1)])
+def test_side_by_side_keeps_one_pixel_axes(shape):
+    # np.squeeze, the original's, would drop them: a 1x1 photo could not be written.
+    image = np.zeros(shape, np.float32)
+    joined = outputs.side_by_side(image, image)
+    expected = (shape[1], 2 * shape[2]) + ((3,) if shape[3] == 3 else ())
+    assert joined.shape == expected

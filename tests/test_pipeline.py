@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from skimage import color, filters
 
-from kind_tf import data, pipeline
+from kind_tf import image_io, pipeline
 
 NET_OUTPUTS = ("decom_r", "decom_i", "restoration_r", "adjust_i")
 
@@ -28,7 +28,7 @@ def eager_nets(image, nets, ratio):
 
 @pytest.fixture(scope="module")
 def photo_4(reference_dir):
-    return data.load_image(f"{reference_dir}/test_images/4.bmp")[None]
+    return image_io.load_image(f"{reference_dir}/test_images/4.bmp")[None]
 
 
 def test_reproduces_the_original_pipeline_golden(golden, reference_nets):
@@ -81,8 +81,8 @@ def test_postprocessing_treats_batch_items_independently(reference_nets):
 
 
 def test_gt_ratio_is_the_lol_protocol_formula(lol_dir, reference_nets):
-    low = data.load_image(f"{lol_dir}/eval15/low/1.png")[None, :96, :128]
-    high = data.load_image(f"{lol_dir}/eval15/high/1.png")[None, :96, :128]
+    low = image_io.load_image(f"{lol_dir}/eval15/low/1.png")[None, :96, :128]
+    high = image_io.load_image(f"{lol_dir}/eval15/high/1.png")[None, :96, :128]
     decom = reference_nets[0]
     expected = np.mean(decom(high)[1].numpy() / (decom(low)[1].numpy() + 0.0001))
     assert pipeline.gt_ratio(low, high, decom) == pytest.approx(expected, rel=1e-5)

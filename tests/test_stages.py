@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from kind_tf import checkpoints, data, stages, training
+from kind_tf import checkpoints, image_io, lol_pairs, stages, training
 from kind_tf.errors import UserError
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
 
@@ -25,11 +25,11 @@ def make_lol(root, train_pairs, eval_pairs, size=(40, 30)):
     return root
 
 
-def config(tmp_path, patch_size=16):
+def config(tmp_path, patch_size=16, **options):
     return training.Config(
         data_dir=str(tmp_path / "LOL"), ckpt_dir=str(tmp_path / "ckpt"), sample_dir="unused",
         log_dir="unused", seed=0, epochs=1, batch_size=2, patch_size=patch_size, save_every=1,
-        strategy="default", lr_at=lambda epoch: 1e-4,
+        strategy="default", lr_at=lambda epoch: 1e-4, **options,
     )
 
 
@@ -48,25 +48,26 @@ def authors_decom(reference_checkpoint):
     return net
 
 
-def test_decompose_is_the_decom_net(reference_checkpoint):
-    net = authors_decom(reference_checkpoint)
-    images = [np.random.default_rng(seed).random((20, 28, 3), dtype=np.float32) for seed in (1, 2)]
-    (r0, l0), (r1, l1) = stages.decompose(net, images)
-    reflectance, illumination = net(np.stack(images))
-    np.testing.assert_allclose(np.stack([r0, r1]), reflectance, atol=1e-6)
-    np.testing.assert_allclose(np.stack([l0, l1]), illumination, atol=1e-6)
+def decompose(net, paths):
+    """[(R, L)] of the image files `paths`, each decomposed on its own by `net`."""
+    return [tuple(output[0].numpy() for output in net(image_io.load_image(path)[None]))
+            for path in paths]
 
 
 def test_decom_stage(tmp_path):
     make_lol(str(tmp_path / "LOL"), train_pairs=3, eval_pairs=2)
     stage = stages.decom_stage(config(tmp_path))
-    pairs = data.list_pairs(str(tmp_path / "LOL" / "our485"))
-    assert len(stage.images) == 3 and stage.images[0].shape == (30, 40, 6)
-    np.testing.assert_array_equal(stage.images[2][..., :3], data.load_image(pairs[2][0]))
-    np.testing.assert_array_equal(stage.images[2][..., 3:], data.load_image(pairs[2][1]))
+    pairs = lol_pairs.list_pairs(str(tmp_path / "LOL" / "our485"))
+    assert len(stage.images) == 3 and stage.images.dtype == np.uint8  # levels, as stored
+    assert stage.images.values(0).shape == (30, 40, 6)
+    # The values patches are cut from: the original's normalized float32, bit for bit.
+    np.testing.assert_array_equal(stage.images.values(2)[..., :3],
+                                  image_io.load_image(pairs[2][0]))
+    np.testing.assert_array_equal(stage.images.values(2)[..., 3:],
+                                  image_io.load_image(pairs[2][1]))
     assert (stage.augment_modes, stage.reshuffle) == (8, True)
-    example = stage.to_example(tf.constant(stage.images[0][None]), tf.constant([0, 0]))
-    np.testing.assert_array_equal(example["high"][0], stage.images[0][..., 3:])
+    example = stage.to_example(tf.constant(stage.images.values(0)[None]), tf.constant([0, 0]))
+    np.testing.assert_array_equal(example["high"][0], stage.images.values(0)[..., 3:])
     samples = stage.samples(DecomNet(), 7)
     assert [name for name, _ in samples] == ["low_1_7.png", "high_1_7.png", "low_2_7.png",
                                             "high_2_7.png"]
@@ -74,20 +75,82 @@ def test_decom_stage(tmp_path):
     assert reflectance.shape == illumination.shape == (1, 30, 40, 3)  # I_low_3, as the original
 
 
-def test_stages_refuse_images_smaller_than_the_patch(tmp_path):
+def test_stages_refuse_images_smaller_than_the_patch(tmp_path, capsys):
     make_lol(str(tmp_path / "LOL"), train_pairs=2, eval_pairs=1, size=(40, 30))
-    with pytest.raises(UserError, match=r"our485.low.0\.png' is 40x30.*--patch_size"):
+    with pytest.raises(UserError, match="none of the 2 training pairs can be used; the first: .*40x30"):
         stages.decom_stage(config(tmp_path, patch_size=32))
+    assert "our485/low/0.png' is 40x30" in capsys.readouterr().err
+
+
+def test_a_bad_pair_is_reported_and_skipped(tmp_path, capsys):
+    make_lol(str(tmp_path / "LOL"), train_pairs=4, eval_pairs=1)
+    with open(tmp_path / "LOL" / "our485" / "high" / "1.png", "wb") as broken:
+        broken.write(b"not a png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "LOL" / "our485" / "low" / "2.png")  # wrong size
+    stage = stages.decom_stage(config(tmp_path))
+    assert len(stage.images) == 2
+    err = capsys.readouterr().err
+    assert "skipped: cannot read image" in err and "1.png" in err
+    assert "skipped: '" in err and "one size" in err and "training on 2 of 4 pairs" in err
+
+
+def test_train_pairs_and_num_samples(with_decom):
+    stage = stages.restoration_stage(config(with_decom, train_pairs=2, num_samples=1))
+    assert len(stage.images) == 2
+    assert len(stage.samples(RestorationNet(), 1)) == 1 + 2  # pair 3 (after skipping 2), eval15
+    stage = stages.adjustment_stage(config(with_decom, train_pairs=2, num_samples=2))
+    assert len(stage.samples(IllumAdjustNet(), 1)) == 2  # pairs 3 and 4
+
+
+def test_decompositions_are_computed_once_and_shared(with_decom, reference_checkpoint, capsys):
+    stages.restoration_stage(config(with_decom))
+    out = capsys.readouterr().out
+    assert "decomposing 10 of 10 training images" in out
+    assert "decomposing 2 of 2 sample images" in out
+    cache = str(with_decom / "ckpt" / "cache")
+    (folder,) = os.listdir(cache)  # one DecomNet
+    assert len(os.listdir(os.path.join(cache, folder))) == 12
+    stage = stages.adjustment_stage(config(with_decom))  # and a resume, and the next stage
+    out = capsys.readouterr().out
+    assert "decompositions of 10 training images: all cached" in out
+    pairs = lol_pairs.list_pairs(str(with_decom / "LOL" / "our485"))
+    (_, l_low), (_, l_high) = decompose(authors_decom(reference_checkpoint), pairs[0])
+    np.testing.assert_array_equal(stage.images.values(0), np.concatenate([l_low, l_high], -1))
+    shutil.rmtree(with_decom / "ckpt" / "decom_net_train")  # other weights: a new cache
+    shutil.copytree(reference_checkpoint("decom_net_train"),
+                    str(with_decom / "ckpt" / "decom_net_train"))
+    net = DecomNet()
+    checkpoints.load_net(net, str(with_decom / "ckpt"))
+    net.weights[0].assign(net.weights[0] * 1.01)
+    checkpoints.save_weights(net, str(with_decom / "ckpt" / "decom_net_train"))
+    stages.adjustment_stage(config(with_decom))
+    assert "decomposing 10 of 10 training images" in capsys.readouterr().out
+    assert len(os.listdir(cache)) == 2
+
+
+@pytest.mark.parametrize("stage_fn", [stages.decom_stage, stages.restoration_stage])
+def test_a_set_over_the_memory_budget_streams_the_same_images(with_decom, stage_fn, capsys):
+    in_memory = stage_fn(config(with_decom))
+    streamed = stage_fn(config(with_decom, memory_budget=1000))  # bytes: the set is larger
+    assert in_memory.images.in_memory and not streamed.images.in_memory
+    assert "streamed from" in capsys.readouterr().out
+    for index in range(len(in_memory.images)):
+        np.testing.assert_array_equal(streamed.images.values(index),
+                                      in_memory.images.values(index))
+    (store,) = os.listdir(with_decom / "ckpt" / "cache" / "stores")
+    written = os.path.getmtime(with_decom / "ckpt" / "cache" / "stores" / store)
+    forced = stage_fn(config(with_decom, data_mode="stream"))  # reused, not rewritten
+    assert not forced.images.in_memory
+    assert os.path.getmtime(with_decom / "ckpt" / "cache" / "stores" / store) == written
 
 
 def test_restoration_stage(with_decom, reference_checkpoint):
     stage = stages.restoration_stage(config(with_decom))
-    assert len(stage.images) == 5 and stage.images[0].shape == (30, 40, 7)
-    pairs = data.list_pairs(str(with_decom / "LOL" / "our485"))
-    (r_low, l_low), (r_high, _) = stages.decompose(
-        authors_decom(reference_checkpoint), [data.load_image(path) for path in pairs[4]])
+    assert len(stage.images) == 5 and stage.images.values(0).shape == (30, 40, 7)
+    pairs = lol_pairs.list_pairs(str(with_decom / "LOL" / "our485"))
+    (r_low, l_low), (r_high, _) = decompose(authors_decom(reference_checkpoint), pairs[4])
     expected = np.concatenate([r_low, l_low, r_high**1.2], -1)  # target R_high ** 1.2
-    np.testing.assert_allclose(stage.images[4], expected, atol=1e-5)
+    np.testing.assert_allclose(stage.images.values(4), expected, atol=1e-5)
     example = stage.to_example(tf.constant(expected[None]), tf.constant([0, 0]))
     np.testing.assert_array_equal(example["target"][0], expected[..., 4:])
     samples = stage.samples(RestorationNet(), 3)  # fewer than 466 pairs: eval15 only
@@ -98,8 +161,9 @@ def test_restoration_stage(with_decom, reference_checkpoint):
 def test_restoration_stage_keeps_the_original_split(with_decom, monkeypatch):
     monkeypatch.setattr(stages, "RESTORATION_TRAIN_PAIRS", 3)
     stage = stages.restoration_stage(config(with_decom))
-    assert len(stage.images) == 3  # the first pairs by name; the rest are samples
-    assert len(stage.samples(RestorationNet(), 1)) == 2 + 2
+    assert len(stage.images) == 3  # the first pairs by name
+    # Samples: pair 4 (the original skips one: trains on [0:466], samples [467:480]), eval15.
+    assert len(stage.samples(RestorationNet(), 1)) == 1 + 2
 
 
 def test_restoration_stage_needs_the_ssim_window(with_decom):
@@ -110,14 +174,14 @@ def test_restoration_stage_needs_the_ssim_window(with_decom):
 def test_adjustment_stage(with_decom, reference_checkpoint, monkeypatch):
     monkeypatch.setattr(stages, "ADJUSTMENT_TRAIN_PAIRS", 4)
     stage = stages.adjustment_stage(config(with_decom))
-    pairs = data.list_pairs(str(with_decom / "LOL" / "our485"))
-    (_, l_low), (_, l_high) = stages.decompose(
-        authors_decom(reference_checkpoint), [data.load_image(path) for path in pairs[1]])
+    pairs = lol_pairs.list_pairs(str(with_decom / "LOL" / "our485"))
+    (_, l_low), (_, l_high) = decompose(authors_decom(reference_checkpoint), pairs[1])
     assert len(stage.images) == 4
-    np.testing.assert_allclose(stage.images[1], np.concatenate([l_low, l_high], -1), atol=1e-5)
+    np.testing.assert_allclose(stage.images.values(1), np.concatenate([l_low, l_high], -1),
+                               atol=1e-5)
     assert (stage.augment_modes, stage.reshuffle) == (7, False)  # the original's quirks
-    samples = stage.samples(IllumAdjustNet(), 9)  # held-out pair 4, then eval15
-    assert len(samples) == 3
+    samples = stage.samples(IllumAdjustNet(), 9)  # no pair left after the skipped 4: eval15
+    assert len(samples) == 2
     for index, (name, (illumination, adjusted)) in enumerate(samples):
         prefix, epoch, number, ratio = name[:-4].split("_")[1:]
         assert (epoch, number) == ("9", str(index + 1)) and 0 <= float(ratio) < 2

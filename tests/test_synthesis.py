@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import REPO_ROOT
-from kind_tf import data, synthesis
+from kind_tf import image_io, lol_pairs, synthesis
 
 
 def _photo(height=40, width=60):
@@ -46,10 +46,10 @@ def test_synthesize_folder_writes_lol_layout(tmp_path):
     for name in ("a", "b"):
         Image.fromarray(_photo()).save(tmp_path / f"{name}.png")
     split = tmp_path / "out" / "our485"
-    assert synthesis.synthesize_folder(data.list_images(str(tmp_path)), str(split), seed=1) == 2
-    pairs = data.list_pairs(str(split))
+    assert synthesis.synthesize_folder(image_io.list_images(str(tmp_path)), str(split), seed=1) == 2
+    pairs = lol_pairs.list_pairs(str(split))
     assert [os.path.basename(low) for low, _ in pairs] == ["a.png", "b.png"]
-    np.testing.assert_array_equal(data.read_rgb(pairs[0][1]), _photo())
+    np.testing.assert_array_equal(image_io.read_rgb(pairs[0][1]), _photo())
 
 
 def test_cli(tmp_path):

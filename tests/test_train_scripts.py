@@ -103,7 +103,6 @@ def break_split(root, case):
     ("missing", ["--data_dir=nowhere"], "folder 'nowhere/our485/low' does not exist"),
     ("empty", [], "no images in"),
     ("unmatched", [], "no partner of the same name"),
-    ("unreadable", [], "cannot read image"),
     ("small", ["--patch_size=80"], "is 96x64, smaller than the 80x80 training patch"),
     ("flag", ["--epochs=0"], "--epochs must be at least 1"),
 ])
@@ -114,6 +113,16 @@ def test_decom_script_reports_bad_input(case, args, message, tiny_lol, tmp_path)
     result = run("train_decom.py", tmp_path, f"--data_dir={data_dir}", *QUICK[:1], *args)
     assert_user_error(result, message)
     assert not os.path.exists(tmp_path / "checkpoint")
+
+
+def test_an_unreadable_pair_is_reported_and_skipped(tiny_lol, tmp_path):
+    data_dir = tmp_path / "LOL"
+    shutil.copytree(tiny_lol, data_dir)
+    break_split(data_dir, "unreadable")
+    result = run("train_decom.py", tmp_path, f"--data_dir={data_dir}", *QUICK[:1])
+    assert result.returncode == 0, result.stderr
+    assert "skipped: cannot read image" in result.stderr and "training on 2 of 3" in result.stderr
+    assert os.path.exists(tmp_path / "checkpoint" / "decom_net_train")
 
 
 @pytest.mark.parametrize("script", SCRIPTS[1:])

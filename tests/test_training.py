@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from kind_tf import checkpoints, models, stages, training
+from kind_tf import checkpoints, image_store, models, stages, training
 from kind_tf.errors import UserError
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
 from test_summaries import read_events
@@ -123,6 +123,9 @@ def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
 
 def tiny_stage(rng, samples_seen=None):
     images = [rng.random((30, 40, 2), dtype=np.float32) for _ in range(4)]
+    store = image_store.ImageStore.create([(30, 40)] * 4, 2, np.float32)
+    for index, image in enumerate(images):
+        store.put(index, image)
 
     def samples(predict, epoch):
         illumination = images[0][None, ..., :1]
@@ -130,7 +133,7 @@ def tiny_stage(rng, samples_seen=None):
         return [(f"sample_{epoch}.png", [illumination, adjusted])]
 
     return training.Stage(IllumAdjustNet, stages.adjust_batch_loss, stages.ADJUST_TERMS,
-                          images, stages.adjustment_example, samples, 7, False)
+                          store, stages.adjustment_example, samples, 7, False)
 
 
 def tiny_config(tmp_path, **changes):

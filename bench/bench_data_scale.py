@@ -1,0 +1,131 @@
+"""Training at dataset scale: peak memory and time to the first step of stages 1 and 2.
+
+Runs `train_decom.py` / `train_restoration.py` of a checkout (`--repo`, this one by default:
+pass an older checkout to measure "before") for one epoch in a fresh process per run, and
+reports the process's peak resident memory (`wait4`) and the seconds from launch to the
+start of training: Keras' "Epoch N/M" line, printed when everything is loaded (images read,
+decomposed or read from the cache, the pipeline built) and the first step is about to run.
+The sets:
+
+- `lol`: the full LOL (`--lol_dir`, our485 + eval15);
+- `lol1600`: 1,600 LOL-size pairs, symlinks cycling through our485 (eval15 as it is);
+- `12mp`: `--big_pairs` pairs of 4000x3000 (LOL pairs upscaled, written once to
+  `--work_dir`).
+
+Stage 2 runs twice on a set, the second time resuming (`--epochs 2` over the first run's
+checkpoint): the resumed start is what a user waits for after an interruption.
+
+    .venv/bin/python bench/bench_data_scale.py --lol_dir ~/data/LOL --work_dir /tmp/scale \
+        [--repo ../old_checkout] [--sets lol,lol1600,12mp] [--stages 1,2]
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FLAGS = flags.FLAGS
+flags.DEFINE_string("repo", os.path.dirname(HERE), "Checkout whose training scripts to run.")
+flags.DEFINE_string("lol_dir", None, "The full LOL (our485/, eval15/).")
+flags.DEFINE_string("work_dir", "/tmp/kind_scale", "Where the made sets and runs go.")
+flags.DEFINE_string("decom_ckpt", os.path.join(os.path.dirname(HERE), "pretrained"),
+                    "A checkpoint root with decom_net_train/ for stage 2.")
+flags.DEFINE_list("sets", ["lol", "lol1600", "12mp"], "Sets to run on.")
+flags.DEFINE_list("stages", ["1", "2"], "Stages to run.")
+flags.DEFINE_integer("big_pairs", 30, "Pairs of the 12 MP set.")
+flags.DEFINE_string("label", "", "A label for the results (e.g. before / after).")
+flags.mark_flag_as_required("lol_dir")
+
+SCRIPTS = {"1": "train_decom.py", "2": "train_restoration.py"}
+
+
+def _link_set(source, target, count):
+    """A LOL folder of `count` our485 pairs, symlinks cycling through `source`'s."""
+    if os.path.isdir(target):
+        return target
+    names = sorted(os.listdir(os.path.join(source, "our485", "low")))
+    for side in ("low", "high"):
+        os.makedirs(os.path.join(target, "our485", side))
+        for index in range(count):
+            os.symlink(os.path.join(source, "our485", side, names[index % len(names)]),
+                       os.path.join(target, "our485", side, f"{index:05d}.png"))
+    os.symlink(os.path.join(source, "eval15"), os.path.join(target, "eval15"))
+    return target
+
+
+def _big_set(source, target, count, size=(4000, 3000)):
+    """A LOL folder of `count` pairs upscaled to `size` (W, H), and eval15 as it is."""
+    if os.path.isdir(target):
+        return target
+    names = sorted(os.listdir(os.path.join(source, "our485", "low")))[:count]
+    for side in ("low", "high"):
+        os.makedirs(os.path.join(target, "our485", side) + ".partial")
+        for name in names:
+            image = Image.open(os.path.join(source, "our485", side, name)).resize(size)
+            image.save(os.path.join(target, "our485", side) + f".partial/{name}",
+                       compress_level=1)
+        os.replace(os.path.join(target, "our485", side) + ".partial",
+                   os.path.join(target, "our485", side))
+    os.symlink(os.path.join(source, "eval15"), os.path.join(target, "eval15"))
+    return target
+
+
+def run(stage, data_dir, run_dir, epochs):
+    """(peak RSS GiB, seconds to the first step, seconds in all, exit code) of one run."""
+    command = [sys.executable, "-u", os.path.join(FLAGS.repo, SCRIPTS[stage]),
+               "--data_dir", data_dir, "--ckpt_dir", os.path.join(run_dir, "ckpt"),
+               "--sample_dir", os.path.join(run_dir, "samples"),
+               "--log_dir", os.path.join(run_dir, "logs"), "--epochs", str(epochs),
+               "--save_every", "1"]
+    start = time.perf_counter()
+    log = open(os.path.join(run_dir, f"stage{stage}_epochs{epochs}.log"), "w")
+    process = subprocess.Popen(command, cwd=FLAGS.repo, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    first_step = None
+    for line in process.stdout:
+        log.write(line)
+        if first_step is None and line.startswith(f"Epoch {epochs}/"):
+            first_step = time.perf_counter() - start
+    _, status, usage = os.wait4(process.pid, 0)
+    log.close()
+    return usage.ru_maxrss / 2**20, first_step, time.perf_counter() - start, status >> 8
+
+
+def main(argv):
+    del argv
+    sets = {
+        "lol": lambda: FLAGS.lol_dir,
+        "lol1600": lambda: _link_set(FLAGS.lol_dir, os.path.join(FLAGS.work_dir, "lol1600"), 1600),
+        "12mp": lambda: _big_set(FLAGS.lol_dir, os.path.join(FLAGS.work_dir, "12mp"),
+                                 FLAGS.big_pairs),
+    }
+    results = []
+    for name in FLAGS.sets:
+        data_dir = sets[name]()
+        for stage in FLAGS.stages:
+            run_dir = os.path.join(FLAGS.work_dir, "runs", f"{FLAGS.label}_{name}_{stage}")
+            shutil.rmtree(run_dir, ignore_errors=True)
+            os.makedirs(run_dir)
+            if stage == "2":
+                shutil.copytree(os.path.join(FLAGS.decom_ckpt, "decom_net_train"),
+                                os.path.join(run_dir, "ckpt", "decom_net_train"))
+            for epochs in (1, 2) if stage == "2" else (1,):
+                peak, first, total, code = run(stage, data_dir, run_dir, epochs)
+                row = {"label": FLAGS.label, "set": name, "stage": stage,
+                       "run": "resumed" if epochs == 2 else "first", "peak_rss_gib": round(peak, 2),
+                       "seconds_to_epoch_start": None if first is None else round(first, 1),
+                       "seconds_total": round(total, 1), "exit_code": code}
+                print(json.dumps(row), flush=True)
+                results.append(row)
+    with open(os.path.join(FLAGS.work_dir, f"results_{FLAGS.label or 'run'}.json"), "w") as file:
+        json.dump(results, file, indent=1)
+
+
+if __name__ == "__main__":
+    app.run(main)

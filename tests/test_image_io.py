@@ -1,0 +1,67 @@
+"""Image files: reading, the original's normalization, listing."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kind_tf import image_io
+from kind_tf.errors import UserError
+
+
+def write_png(path, array):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def test_normalize_is_the_original_min_max():
+    image = np.array([[[0.2, 0.4, 0.6]]], np.float32)
+    np.testing.assert_allclose(image_io.normalize(image), [[[0, 0.5, 1]]], atol=1e-6)
+    np.testing.assert_allclose(image_io.normalize(np.full((2, 2, 3), 0.5)), 0)  # flat: no division
+
+
+def test_load_image_converts_grayscale_and_rgba(tmp_path):
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.array([[0, 255]], np.uint8)).save(gray)
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(np.array([[[0, 0, 0, 9], [255, 255, 255, 9]]], np.uint8)).save(rgba)
+    for path in (gray, rgba):
+        np.testing.assert_allclose(image_io.load_image(str(path)), [[[0] * 3, [1] * 3]])
+
+
+def test_load_image_is_normalize_of_uint8_over_255_bit_for_bit(tmp_path):
+    # load_image normalizes through a table of the 256 levels: the same float32 values.
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(20, 230, (37, 53, 3), dtype=np.uint8)
+    pixels[0, 0] = [3, 200, 250]
+    path = str(tmp_path / "photo.png")
+    write_png(path, pixels)
+    loaded = image_io.load_image(path)
+    assert loaded.dtype == np.float32
+    np.testing.assert_array_equal(loaded, image_io.normalize(pixels / np.float32(255.0)))
+
+
+def test_image_paths_file_folder_and_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    photo = tmp_path / "a.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(photo)
+    assert image_io.image_paths(str(photo)) == [str(photo)]
+    assert image_io.image_paths(str(tmp_path)) == [str(photo)]
+    with pytest.raises(UserError, match="--src folder .*empty' holds no images"):
+        image_io.image_paths(str(tmp_path / "empty"), flag="--src")
+    with pytest.raises(UserError, match="--input '.*missing' is neither a photo nor a folder"):
+        image_io.image_paths(str(tmp_path / "missing"))
+
+
+def test_sixteen_bit_grayscale_keeps_its_levels(tmp_path):
+    path = str(tmp_path / "gray16.png")
+    Image.fromarray(np.array([[0, 256 * 100 + 17, 65535]], np.uint16)).save(path)
+    assert Image.open(path).mode.startswith("I;16")
+    np.testing.assert_array_equal(image_io.read_rgb(path), [[[0] * 3, [100] * 3, [255] * 3]])
+
+
+def test_level_range_is_what_load_image_normalizes_by(tmp_path):
+    pixels = np.array([[[3, 40, 200]]], np.uint8)
+    low, high = image_io.level_range(pixels)
+    assert (low, high) == (np.float32(3) / np.float32(255), np.float32(200) / np.float32(255))
