@@ -2,6 +2,7 @@
 
 Usage: python evaluate.py --ckpt checkpoint/ [--data_dir LOLdataset/eval15]
        [--output_dir results/LOLdataset_eval15] [--ratio gt|auto|NUMBER] [--precision fp32|bf16]
+       [--pairs START:END]
        (--ckpt pretrained/: the weights this project ships)
 
 Writes <name>_kindle.png per image, metrics.json, metrics.csv and comparison.png (low | ours |
@@ -29,17 +30,20 @@ def define_flags():
     flags.DEFINE_bool("restoration", True, "--norestoration leaves the restoration net out "
                       "(output R_decom * L_adjusted, the paper's ablation; needs no "
                       "Restoration_net_train/).")
-    flags.DEFINE_integer("limit", None, "Evaluate only the first N pairs (quick checks).")
+    flags.DEFINE_string("pairs", ":", "Which pairs of --data_dir (sorted by name) to evaluate, "
+                        "as START:END: ':2' the first two (quick checks), '466:485' with "
+                        "--data_dir our485 the pairs the training scripts hold out.")
 
 
 def main(argv):
     del argv
     ratio = net_flags.parse_ratio(FLAGS.ratio, allow_gt=True)
+    selection = evaluation.parse_selection(FLAGS.pairs)
     target = net_flags.check_target_brightness(FLAGS.target_brightness)
     print(f"device: {cli.configure_device()}")
     nets = net_flags.load_nets(restoration=FLAGS.restoration)
     report = evaluation.evaluate(
-        nets, FLAGS.data_dir, FLAGS.output_dir, ratio, FLAGS.limit,
+        nets, FLAGS.data_dir, FLAGS.output_dir, ratio, selection,
         details={"ckpt": FLAGS.ckpt, "precision": FLAGS.precision,
                  "restoration": FLAGS.restoration}, target_brightness=target,
     )

@@ -16,8 +16,13 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from kind_tf import cli, image_io, outputs
+from kind_tf import cli, image_io, outputs, pipeline
 from kind_tf.errors import UserError
+
+# Images larger than this (px) are decomposed tile by tile (`pipeline.run_tiled`, 128 px of
+# context): a 12 MP photo at once needs several GiB of activations. LOL-size images are
+# decomposed whole, as the original.
+DECOMPOSE_TILE = 1024
 
 
 def weights_fingerprint(net):
@@ -72,11 +77,17 @@ class DecompositionCache:
                 print(f"\nskipped: {error}", file=sys.stderr)
                 unreadable.add(path)
                 continue
-            reflectance, illumination = self._decompose(image, training=False)
             with outputs.atomic_write(self._path(path), "wb") as file:
-                np.save(file, np.concatenate([reflectance[0], illumination[0]], axis=-1))
+                np.save(file, np.concatenate(self.decompose(image), axis=-1)[0])
             progress.update(done)
         return unreadable
+
+    def decompose(self, image):
+        """(R, L) of a normalized (1,H,W,3) image, tiled beyond `DECOMPOSE_TILE` px."""
+        if max(image.shape[1:3]) <= DECOMPOSE_TILE:
+            return [x.numpy() for x in self._decompose(image, training=False)]
+        return pipeline.run_tiled(lambda window: self._decompose(window, training=False),
+                                  image, (3, 1), DECOMPOSE_TILE)
 
     def load(self, image_path):
         """(R (H, W, 3), L (H, W, 1)) of a cached image."""

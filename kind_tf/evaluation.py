@@ -104,20 +104,40 @@ def _comparison_indices(count):
     return set(np.linspace(0, count - 1, min(COMPARISON_ROWS, count)).round().astype(int))
 
 
-def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, verbose=1,
-             fixed_ratio=FIXED_RATIO, target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS):
+def parse_selection(text):
+    """`--pairs START:END` (Python slice bounds, either may be left out) as a `slice`."""
+    bounds = text.split(":")
+    try:
+        if len(bounds) != 2:
+            raise ValueError
+        start, end = (int(bound) if bound.strip() else None for bound in bounds)
+    except ValueError:
+        raise UserError(f"--pairs must be START:END (e.g. 466:485 or :2), got '{text}'") from None
+    return slice(start, end)
+
+
+def selection_text(selection):
+    """A slice as `--pairs` spells it."""
+    return ":".join("" if bound is None else str(bound) for bound in (selection.start,
+                                                                     selection.stop))
+
+
+def evaluate(nets, data_dir, output_dir, ratio=None, selection=slice(None), details=None,
+             verbose=1, fixed_ratio=FIXED_RATIO,
+             target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS):
     """Runs the LOL protocol over the pairs of `data_dir` and writes results to `output_dir`.
 
     `nets` = (decom, restoration, adjust); `ratio` None is the GT-ratio protocol, "auto" the
     automatic light level (`pipeline.auto_ratio` at `target_brightness`), a number a fixed
-    ratio; `limit` evaluates only the first pairs; `details` (e.g. the checkpoint) go into the
-    protocol record. Each pair is also scored at `fixed_ratio`, at "auto" and under the GT-mean
+    ratio; `selection` (a slice of the pairs sorted by name, see `parse_selection`) evaluates
+    only those; `details` (e.g. the checkpoint) go into the protocol record. Each pair is also scored at `fixed_ratio`, at "auto" and under the GT-mean
     protocol (`report["variants"]`). Writes the PNGs, `metrics.json`, `metrics.csv` and
     `comparison.png`, and returns the metrics.json content.
     """
-    if limit is not None and limit < 1:
-        raise UserError(f"--limit must be at least 1, got {limit}")
-    pairs = lol_pairs.list_pairs(data_dir)[:limit]
+    every_pair = lol_pairs.list_pairs(data_dir)
+    pairs = every_pair[selection]
+    if not pairs:
+        raise UserError(f"--pairs selects none of the {len(every_pair)} pairs of '{data_dir}'")
     decom = nets[0]
     outputs.make_output_dir(output_dir)
     # The running means are passed in as "stateful" values: Keras' own averaging shows the
@@ -156,7 +176,7 @@ def evaluate(nets, data_dir, output_dir, ratio=None, limit=None, details=None, v
         "mean": _means(rows),
         "images": rows,
         "protocol": {**protocol(ratio, data_dir, target_brightness), **(details or {}),
-                     "images": len(rows)},
+                     "pairs": selection_text(selection), "images": len(rows)},
         "variants": {
             "fixed_ratio": {"mean": _means(rows, "fixed_ratio_"), "ratio": fixed_ratio},
             "auto_ratio": {"mean": _means(rows, "auto_ratio_"), "ratio": "auto",

@@ -168,20 +168,24 @@ def _mean_illumination(image, decom):
     return tf.reduce_mean(decom(image)[1])
 
 
-def auto_ratio(image, decom, target):
-    """--ratio auto: `target / mean(L)` of a normalized (1,H,W,3) image, L its decomposed
-    illumination, so that the adjusted illumination's mean comes out near `target`.
-
-    Needs no ground truth. The mean is taken over the photo scaled down (area) to fit
-    `AUTO_RATIO_SIZE` px, and floored at `AUTO_MIN_ILLUMINATION`.
-    """
+def mean_illumination(image, decom):
+    """The mean decomposed illumination of a normalized (1,H,W,3) image, taken over the photo
+    scaled down (area) to fit `AUTO_RATIO_SIZE` px: what --ratio auto measures."""
     image = tf.convert_to_tensor(image, tf.float32)
     height, width = image.shape[1:3]
     scale = AUTO_RATIO_SIZE / max(height, width)
     if scale < 1:
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
         image = tf.image.resize(image, size, method="area")
-    return target / max(float(_mean_illumination(image, decom)), AUTO_MIN_ILLUMINATION)
+    return float(_mean_illumination(image, decom))
+
+
+def auto_ratio(image, decom, target):
+    """--ratio auto: `target / mean(L)` of a normalized (1,H,W,3) image, L its decomposed
+    illumination (`mean_illumination`), so that the adjusted illumination's mean comes out
+    near `target`. Needs no ground truth. The mean is floored at `AUTO_MIN_ILLUMINATION`.
+    """
+    return target / max(mean_illumination(image, decom), AUTO_MIN_ILLUMINATION)
 
 
 def resolve_ratio(ratio, image, decom, target_brightness=AUTO_TARGET_BRIGHTNESS):
@@ -212,31 +216,52 @@ def tile_windows(size, tile, margin=TILE_MARGIN):
     ]
 
 
-def enhance_tiled(image, decom, restoration, adjust, ratio, denoise=True, tile=1024,
-                  margin=TILE_MARGIN, target_brightness=AUTO_TARGET_BRIGHTNESS):
-    """`enhance` with the nets run tile by tile, which bounds peak memory on large photos.
-
-    The image (normalized over the whole photo) is cut into `tile` x `tile` cores, each run
-    through the nets with `margin` pixels of context; the cores are assembled and the
-    post-processing, whose blur needs neighbours, runs on the whole image. An image that fits
-    in one tile takes the one-call `enhance`. `tile` and `margin` are multiples of 16.
-    `ratio` "auto" is resolved once for the whole photo (`auto_ratio`).
-    """
+def check_tiling(tile, margin):
+    """Raises `ValueError` unless `tile` is a positive and `margin` a non-negative multiple of
+    `TILE_ALIGN`."""
     if tile <= 0 or margin < 0 or tile % TILE_ALIGN or margin % TILE_ALIGN:
         raise ValueError(f"tile ({tile}) must be a positive and margin ({margin}) a non-negative "
                          f"multiple of {TILE_ALIGN}")
-    image = np.asarray(image, np.float32)
+
+
+def run_tiled(nets, image, channels, tile=1024, margin=TILE_MARGIN):
+    """`nets(window)` over a numpy (B,H,W,3) image tile by tile: numpy outputs of `channels`.
+
+    The image is cut into `tile` x `tile` cores, each run with `margin` pixels of context
+    (`tile_windows`); the cores of `nets`' outputs, (B,h,w,c) tensors with the c of
+    `channels`, are assembled into whole-image arrays. Convolutional nets whose receptive
+    field fits in `margin` give their untiled outputs up to float rounding.
+    """
+    check_tiling(tile, margin)
     batch, height, width, _ = image.shape
-    ratio = resolve_ratio(ratio, image, decom, target_brightness)
-    if height <= tile and width <= tile:
-        return enhance(image, decom, restoration, adjust, ratio, denoise)
-    ratio = tf.constant(ratio, tf.float32)
-    outputs = [np.empty((batch, height, width, channels), np.float32) for channels in (3, 1, 3, 1)]
+    outputs = [np.empty((batch, height, width, count), np.float32) for count in channels]
     for top, bottom, core_top, core_bottom in tile_windows(height, tile, margin):
         for left, right, core_left, core_right in tile_windows(width, tile, margin):
             window = tf.constant(image[:, top:bottom, left:right])
             core = (slice(None), slice(core_top - top, core_bottom - top),
                     slice(core_left - left, core_right - left))
-            for full, part in zip(outputs, _run_nets(window, decom, restoration, adjust, ratio)):
+            for full, part in zip(outputs, nets(window)):
                 full[:, core_top:core_bottom, core_left:core_right] = part.numpy()[core]
+    return outputs
+
+
+def enhance_tiled(image, decom, restoration, adjust, ratio, denoise=True, tile=1024,
+                  margin=TILE_MARGIN, target_brightness=AUTO_TARGET_BRIGHTNESS):
+    """`enhance` with the nets run tile by tile (`run_tiled`), which bounds peak memory on
+    large photos.
+
+    The image (normalized over the whole photo) runs through the nets in `tile` x `tile`
+    cores with `margin` pixels of context; the post-processing, whose blur needs neighbours,
+    runs on the whole image. An image that fits in one tile takes the one-call `enhance`.
+    `tile` and `margin` are multiples of 16. `ratio` "auto" is resolved once for the whole
+    photo (`auto_ratio`).
+    """
+    check_tiling(tile, margin)
+    image = np.asarray(image, np.float32)
+    ratio = resolve_ratio(ratio, image, decom, target_brightness)
+    if max(image.shape[1:3]) <= tile:
+        return enhance(image, decom, restoration, adjust, ratio, denoise)
+    ratio = tf.constant(ratio, tf.float32)
+    outputs = run_tiled(lambda window: _run_nets(window, decom, restoration, adjust, ratio),
+                        image, (3, 1, 3, 1), tile, margin)
     return _combine(tf.constant(image), *(tf.constant(x) for x in outputs), denoise)

@@ -27,7 +27,8 @@ import time
 import tensorflow as tf
 from absl import flags, logging
 
-from kind_tf import checkpoints, cli, evaluation, models, outputs, pipeline
+from kind_tf import (checkpoints, cli, evaluation, image_io, lol_pairs, models, outputs,
+                     pipeline, stages)
 from kind_tf.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -238,18 +239,52 @@ def main(argv):
         outputs.write_json(os.path.join(out_dir, RECORD_NAME), record)
         log(f"{net_name}: float32 weights in {folder}")
 
-    log("evaluating the weights on eval15")
     nets = pipeline.load_nets(out_dir)
-    report = evaluation.evaluate(
-        nets, os.path.join(FLAGS.data_dir, "eval15"), os.path.join(run_dir, "eval15"),
-        details={"ckpt": "pretrained/", "precision": "fp32"}, verbose=2,
-    )
-    record["eval15"] = {"mean": report["mean"],
-                        **{name: variant["mean"] for name, variant in report["variants"].items()},
-                        "images": report["images"], "protocol": report["protocol"]}
-    outputs.write_json(os.path.join(out_dir, RECORD_NAME), record)
-    log(evaluation.format_table(report))
+    train_set = lol_pairs.list_pairs(os.path.join(FLAGS.data_dir, "our485"))
+    heldout = heldout_slice(len(train_set))
+    target, evaluations = pipeline.AUTO_TARGET_BRIGHTNESS, [("eval15", slice(None))]
+    if heldout is None:
+        log(f"no held-out pairs: every our485 pair is trained on; --ratio auto target {target}")
+    else:
+        target = heldout_target_brightness(train_set[heldout], nets[0])
+        record["auto_target_brightness"] = target
+        log(f"--ratio auto target: {target:.4f}, the mean illumination of the held-out ground "
+            f"truths (our485 [{evaluation.selection_text(heldout)}])")
+        evaluations.insert(0, ("our485", heldout))
+    for split, selection in evaluations:
+        log(f"evaluating the weights on {split}[{evaluation.selection_text(selection)}]")
+        report = evaluation.evaluate(
+            nets, os.path.join(FLAGS.data_dir, split), os.path.join(run_dir, split), None,
+            selection, details={"ckpt": "pretrained/", "precision": "fp32"}, verbose=2,
+            target_brightness=target,
+        )
+        record["heldout" if split == "our485" else split] = {
+            "mean": report["mean"],
+            **{name: variant["mean"] for name, variant in report["variants"].items()},
+            "images": report["images"], "protocol": report["protocol"]}
+        outputs.write_json(os.path.join(out_dir, RECORD_NAME), record)
+        log(evaluation.format_table(report))
     log(f"record: {os.path.join(out_dir, RECORD_NAME)}")
+
+
+def heldout_slice(count):
+    """The slice of a training set of `count` pairs that neither the restoration nor the
+    adjustment net trains on (`lol_pairs.split` with their defaults; the DecomNet, as the
+    original's, trains on all): LOL's our485 [466:485]. The recipe's results are compared and
+    chosen on these, never on eval15. None when every pair is trained on."""
+    pairs = range(count)
+    trained = max(len(lol_pairs.split(pairs, None, samples, train_pairs)[0]) for train_pairs,
+                  samples in ((stages.RESTORATION_TRAIN_PAIRS, stages.RESTORATION_SAMPLES),
+                              (stages.ADJUSTMENT_TRAIN_PAIRS, stages.ADJUSTMENT_SAMPLES)))
+    return slice(trained, None) if trained < count else None
+
+
+def heldout_target_brightness(pairs, decom):
+    """The --ratio auto target of a DecomNet: the mean decomposed illumination
+    (`pipeline.mean_illumination`) of the ground truths of held-out `pairs`, i.e. how bright
+    a well-lit photo comes out of this DecomNet."""
+    return float(sum(pipeline.mean_illumination(image_io.load_image(high)[None], decom)
+                     for _, high in pairs) / len(pairs))
 
 
 if __name__ == "__main__":

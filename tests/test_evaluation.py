@@ -25,7 +25,7 @@ def original_lol_output(low_path, high_path, nets):
 @pytest.fixture(scope="module")
 def two_images(lol_dir, reference_nets, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("eval")
-    report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(output_dir), limit=2,
+    report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(output_dir), selection=slice(2),
                                  details={"ckpt": "reference"}, verbose=0)
     return report, output_dir
 
@@ -78,12 +78,12 @@ def test_table_shows_this_run_beside_the_published_numbers(two_images):
 def test_variants_fixed_ratio_and_gt_mean(two_images, lol_dir, reference_nets, tmp_path):
     report, output_dir = two_images
     fixed = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path), ratio=5.0,
-                                limit=2, verbose=0)
+                                selection=slice(2), verbose=0)
     # The fixed-ratio variant scores exactly what a --ratio 5 run scores, the auto variant
     # what a --ratio auto run scores.
     assert report["variants"]["fixed_ratio"]["mean"] == fixed["mean"]
     automatic = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path / "auto"),
-                                    ratio="auto", limit=2, verbose=0)
+                                    ratio="auto", selection=slice(2), verbose=0)
     assert report["variants"]["auto_ratio"]["mean"] == automatic["mean"]
     assert [row["ratio"] for row in automatic["images"]] == [
         row["auto_ratio"] for row in report["images"]]
@@ -113,7 +113,7 @@ def test_gt_mean_scaling_matches_the_gray_means():
 
 
 def test_progress_ends_on_the_mean(two_images, lol_dir, reference_nets, tmp_path, capsys):
-    report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path), limit=2,
+    report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path), selection=slice(2),
                                  verbose=2)
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert f"psnr: {report['mean']['psnr']:.4f}" in last
@@ -122,7 +122,7 @@ def test_progress_ends_on_the_mean(two_images, lol_dir, reference_nets, tmp_path
 
 def test_fixed_ratio_is_used_for_every_image(lol_dir, reference_nets, tmp_path):
     report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path), ratio=2.5,
-                                 limit=1, verbose=0)
+                                 selection=slice(1), verbose=0)
     assert report["images"][0]["ratio"] == 2.5
     assert report["protocol"]["name"] == "fixed ratio 2.5"
 
@@ -144,6 +144,17 @@ def test_pairs_of_different_sizes_are_refused(lol_dir, reference_nets, tmp_path)
                             verbose=0)
 
 
-def test_limit_must_be_positive(lol_dir, reference_nets, tmp_path):
-    with pytest.raises(UserError, match="--limit"):
-        evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path), limit=0)
+def test_selection_of_pairs(lol_dir, reference_nets, tmp_path):
+    assert evaluation.parse_selection("466:485") == slice(466, 485)
+    assert evaluation.parse_selection(":2") == slice(None, 2)
+    assert evaluation.selection_text(slice(None, 2)) == ":2"
+    for text in ("2", "a:b", "1:2:3"):
+        with pytest.raises(UserError, match="--pairs must be START:END"):
+            evaluation.parse_selection(text)
+    report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path / "last"),
+                                 selection=slice(-1, None), verbose=0)
+    assert [row["name"] for row in report["images"]] == ["79"]  # last by name
+    assert report["protocol"]["pairs"] == "-1:"
+    with pytest.raises(UserError, match="--pairs selects none of the 15 pairs"):
+        evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path),
+                            selection=slice(20, 30))

@@ -69,7 +69,10 @@ def test_recipe_trains_ships_records_and_resumes(lol_dir, tmp_path):
     metrics = json.loads((run_dir / "eval15" / "metrics.json").read_text())
     assert record["eval15"]["mean"] == metrics["mean"] and len(record["eval15"]["images"]) == 2
     assert record["eval15"]["gt_mean"] == metrics["variants"]["gt_mean"]["mean"]
-    assert "GT ratio (authors' protocol)" in (run_dir / recipe.LOG_NAME).read_text()
+    log = (run_dir / recipe.LOG_NAME).read_text()
+    assert "GT ratio (authors' protocol)" in log
+    # 10 pairs: every one is trained on, so nothing is held out and the target stays.
+    assert "no held-out pairs" in log and "heldout" not in record
 
     again = run_recipe(*args)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -113,3 +116,22 @@ def test_shipped_weights_reproduce_their_eval15_record(shipped_record, lol_dir, 
         assert ours["psnr"] == pytest.approx(theirs["psnr"], abs=0.01)
         assert ours["ssim"] == pytest.approx(theirs["ssim"], abs=0.001)
         assert ours["ssim_gray"] == pytest.approx(theirs["ssim_gray"], abs=0.001)
+
+
+def test_heldout_pairs_are_those_no_net_after_decom_trains_on():
+    assert recipe.heldout_slice(485) == slice(466, None)  # LOL: our485 [466:485]
+    assert recipe.heldout_slice(10) is None  # A small set: all trained on.
+    # A larger set: restoration trains on all but 14, adjustment on all but 11.
+    assert recipe.heldout_slice(1000) == slice(989, None)
+
+
+def test_heldout_target_brightness_is_the_mean_illumination_of_the_ground_truths(
+        lol_dir, reference_nets):
+    from kind_tf import image_io, lol_pairs
+
+    pairs = lol_pairs.list_pairs(f"{lol_dir}/eval15")[:2]
+    # LOL images (600x400) fit AUTO_RATIO_SIZE: the plain mean of the decomposed L.
+    expected = np.mean([np.mean(reference_nets[0](image_io.load_image(high)[None])[1])
+                        for _, high in pairs])
+    assert recipe.heldout_target_brightness(pairs, reference_nets[0]) == pytest.approx(
+        expected, rel=1e-6)
