@@ -30,6 +30,8 @@ HOST = "127.0.0.1"
 TILE = 1024
 # The slider's range: the original suggests light levels 0-5 and uses 5.0.
 RATIO_MAX = 5.0
+# Both images are shown fitted into this height (px), side by side; fullscreen shows more.
+IMAGE_HEIGHT = 420
 # Gradio keeps a copy of every image it shows; copies older than an hour go, checked hourly,
 # so that a long session of slider moves on large photos does not fill the disk.
 CACHE_LIFETIME_S = 3600
@@ -157,8 +159,8 @@ def build_app(nets, work_dir, ratio=5.0, target_brightness=pipeline.AUTO_TARGET_
         with gr.Row():
             # No share button: the page is for this machine only.
             low = gr.Image(label="Low", interactive=False, buttons=["download", "fullscreen"],
-                           elem_id="low")
-            enhanced = gr.Image(label="Enhanced", interactive=False,
+                           height=IMAGE_HEIGHT, elem_id="low")
+            enhanced = gr.Image(label="Enhanced", interactive=False, height=IMAGE_HEIGHT,
                                 buttons=["download", "fullscreen"], elem_id="enhanced")
         with gr.Row():
             download = gr.DownloadButton("Download", interactive=False, elem_id="download")
