@@ -33,7 +33,9 @@ def _opened(path):
             yield image
     except FileNotFoundError:
         raise UserError(f"image '{path}' not found") from None
-    except (UnidentifiedImageError, OSError) as error:
+    # Pillow refuses images of over twice Image.MAX_IMAGE_PIXELS (about 179 MP) as possible
+    # decompression bombs.
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         raise UserError(f"cannot read image '{path}': {error}; is it an image file?") from None
 
 
@@ -50,10 +52,16 @@ def read_rgb(path):
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def image_size(path):
-    """(height, width) of image `path`, from its header (the pixels are not decoded)."""
+def image_header(path):
+    """(height, width, Pillow mode) of image `path`, from its header (the pixels are not
+    decoded): what a caller checks before paying for `read_rgb`."""
     with _opened(path) as image:
-        return image.height, image.width
+        return image.height, image.width, image.mode
+
+
+def image_size(path):
+    """(height, width) of image `path`, from its header."""
+    return image_header(path)[:2]
 
 
 _LEVELS = np.arange(256, dtype=np.float32) / np.float32(255.0)  # uint8 / 255 in float32
@@ -66,7 +74,11 @@ def level_range(pixels):
 
 def load_image(path):
     """Loads an image as the original does: float32 (H, W, 3) in [0, 1], min-max normalized."""
-    pixels = read_rgb(path)
+    return normalize_pixels(read_rgb(path))
+
+
+def normalize_pixels(pixels):
+    """uint8 `pixels` as `load_image` gives them: `normalize(pixels / 255)`, bit for bit."""
     # The original normalizes the float32 image uint8 / 255 pixel by pixel, so a pixel's value
     # depends only on its uint8 level (and the image's min and max levels): a table of the
     # 256 levels through the same float32 ops gives the same values in one pass.

@@ -65,3 +65,12 @@ def test_level_range_is_what_load_image_normalizes_by(tmp_path):
     pixels = np.array([[[3, 40, 200]]], np.uint8)
     low, high = image_io.level_range(pixels)
     assert (low, high) == (np.float32(3) / np.float32(255), np.float32(200) / np.float32(255))
+
+
+def test_decompression_bombs_are_user_errors(tmp_path, monkeypatch):
+    path = str(tmp_path / "big.png")
+    write_png(path, np.zeros((5, 5, 3), np.uint8))
+    # Pillow refuses images of over twice MAX_IMAGE_PIXELS; 25 px stand in for 179 MP.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)
+    with pytest.raises(UserError, match="cannot read image '.*big.png': Image size .* exceeds"):
+        image_io.image_header(path)
