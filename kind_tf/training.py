@@ -368,12 +368,12 @@ def check_tf_config(value):
         task_type, index = config["task"]["type"], config["task"]["index"]
         hosts = config["cluster"][task_type]
         if task_type not in ("chief", "worker"):
-            raise ValueError(f"task type '{task_type}' (chief or worker)")
+            raise ValueError(f"task type '{task_type}': chief and worker tasks train")
         if not (isinstance(index, int) and 0 <= index < len(hosts)):
             raise ValueError(f"task index {index} of {len(hosts)} {task_type} host(s)")
     except (ValueError, KeyError, TypeError) as error:
         reason = error if isinstance(error, ValueError) else f"no {error}"
-        raise UserError(f"TF_CONFIG {' '.join(value.split())} is not a cluster with this "
+        raise UserError(f"TF_CONFIG '{' '.join(value.split())}' is not a cluster with this "
                         f"host's task in it ({reason}): set it as {example}") from None
 
 
@@ -488,7 +488,12 @@ def train(stage, config):
         trainer = StageTrainer(net, stage.loss, stage.term_names)
         trainer.compile(
             optimizer=optimizers.Adam(config.lr_at(0)),
-            steps_per_execution=steps_per_execution(steps_per_epoch) if strategy.num_replicas_in_sync == 1 else 1,
+            # Several steps per call put the replicas' collectives (gradient sums, the losses'
+            # min/max gathers) in a tf.cond inside a while loop, which fails under both
+            # mirrored strategies ("You must feed a value for placeholder tensor
+            # 'while/cond/Placeholder...'", keras-team/keras#19246): one step per call there.
+            steps_per_execution=(steps_per_execution(steps_per_epoch)
+                                 if strategy.num_replicas_in_sync == 1 else 1),
         )
         # Optimizer slots must exist before a restore can fill them.
         trainer.optimizer.build(net.trainable_variables)
