@@ -372,7 +372,7 @@ def check_tf_config(value):
         if not (isinstance(index, int) and 0 <= index < len(hosts)):
             raise ValueError(f"task index {index} of {len(hosts)} {task_type} host(s)")
     except (ValueError, KeyError, TypeError) as error:
-        reason = error if isinstance(error, ValueError) else f"no {error}"
+        reason = f"no {error}" if isinstance(error, KeyError) else error
         raise UserError(f"TF_CONFIG '{' '.join(value.split())}' is not a cluster with this "
                         f"host's task in it ({reason}): set it as {example}") from None
 
@@ -541,9 +541,11 @@ def train(stage, config):
             os.makedirs(sample_folder, exist_ok=True)
             writer = tf.summary.create_file_writer(os.path.join(config.log_dir, subfolder))
         else:
-            # Saving a checkpoint of distributed variables is collective: every worker saves,
-            # the others to a scratch folder deleted at the end (the multi-worker Keras
-            # tutorial's pattern), and they write no samples or logs.
+            # Every worker saves, the others to a scratch folder deleted at the end (the
+            # multi-worker Keras tutorial's pattern): saving a sync-on-read variable is a
+            # collective all workers must join. None of ours is one (a save by the chief
+            # alone was tried and works), but one added later would hang a chief-only save.
+            # The others write no samples or logs.
             save_folder = cleanup.enter_context(tempfile.TemporaryDirectory(
                 prefix="kind_tf_worker_checkpoints_"))
             sample_folder, writer = None, tf.summary.create_noop_writer()
