@@ -192,13 +192,16 @@ def free_ports(count):
 
 def run_cluster(script, workdirs, *args, timeout=300):
     """Runs `script` as a cluster of `len(workdirs)` workers on localhost, worker i in
-    `workdirs[i]`; returns their (exit code, stdout, stderr). When one fails the others
-    (which would wait for it forever) are killed, as are all at `timeout` seconds."""
+    `workdirs[i]` with its temporary files in `<workdir>.tmp`; returns their (exit code,
+    stdout, stderr). When one fails the others (which would wait for it forever) are
+    killed, as are all at `timeout` seconds."""
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(len(workdirs))]}
     processes, logs = [], []
     try:
         for index, workdir in enumerate(workdirs):
-            env = dict(os.environ, TF_CONFIG=json.dumps(
+            scratch = workdir.parent / f"{workdir.name}.tmp"
+            scratch.mkdir(exist_ok=True)
+            env = dict(os.environ, TMPDIR=str(scratch), TF_CONFIG=json.dumps(
                 {"cluster": cluster, "task": {"type": "worker", "index": index}}))
             # Files, not pipes: a worker blocked on a full pipe would stall the cluster.
             logs.append([open(workdir.parent / f"{workdir.name}.{name}", "w+")
@@ -264,6 +267,7 @@ def test_multi_worker_strategy_on_two_local_processes(even_lol, tmp_path):
                 assert "resuming from checkpoint/decom_net_train/model.ckpt-2 at epoch 2" in out
         assert "(the chief" in results[0][1] and "(the chief" not in results[1][1]
         assert listing(other) == before
+        assert not os.listdir(tmp_path / "other.tmp")  # Its scratch folder is gone too.
         assert checkpoint_numbers(chief, "train_decom.py") == list(range(1, epochs + 1))
         assert len(os.listdir(chief / "samples" / "decom_net_train")) == 4 * epochs
         assert os.listdir(chief / "logs" / "decom_net_train")
