@@ -8,11 +8,14 @@ original it resumes from its last checkpoint (weights, optimizer state, epoch), 
 TensorBoard, and can train data-parallel.
 """
 
+import contextlib
 import dataclasses
 import functools
+import json
 import math
 import os
 import sys
+import tempfile
 from typing import Callable, Optional
 
 import keras
@@ -57,7 +60,8 @@ def define_flags(default_epochs):
     flags.DEFINE_integer("epochs", default_epochs, "Train until this epoch (1 epoch = "
                          "number of training pairs // batch_size steps).")
     flags.DEFINE_integer("batch_size", 10, "Patches per step (the global batch with "
-                         "--strategy mirrored). --schedule original: the stage's own value.")
+                         "--strategy mirrored or multi_worker). --schedule original: the "
+                         "stage's own value.")
     flags.DEFINE_integer("patch_size", 48, "Side of the square training patches. --schedule "
                          "original: the stage's own value.")
     flags.DEFINE_float("lr", 1e-4, "Initial Adam learning rate.")
@@ -102,9 +106,12 @@ def define_flags(default_epochs):
         "image, shared by both stages and every resume) and streamed stores go here. "
         "Default: <ckpt_dir>/cache.")
     flags.DEFINE_enum(
-        "strategy", "default", ["default", "mirrored"],
+        "strategy", "default", ["default", "mirrored", "multi_worker"],
         "default: one device (the GPU when there is one). mirrored: data-parallel over all "
-        "local GPUs with tf.distribute.MirroredStrategy; the batch is split over them."
+        "local GPUs with tf.distribute.MirroredStrategy; the batch is split over them. "
+        "multi_worker: data-parallel over the hosts of the cluster in the TF_CONFIG "
+        "environment variable (tf.distribute.MultiWorkerMirroredStrategy), the same command "
+        "on every host; the chief writes checkpoints, samples and logs (see README)."
     )
 
 
@@ -250,6 +257,13 @@ class StageTrainer(keras.Model):
     def metrics(self):
         return self.trackers
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Nothing to build (see `__init__`). Keras' own version first takes a batch and
+        averages it over the replicas, which MultiWorkerMirroredStrategy cannot do for a
+        batch that is a dict (keras-team/keras#20329, Keras 3.15: "Attempt to convert a value
+        ({'low': PerReplica...}) ... to a Tensor")."""
+        del iterator, data_batch
+
     def train_step(self, batch):
         with tf.GradientTape() as tape:
             terms = self.stage_loss(self.net, batch)
@@ -259,7 +273,13 @@ class StageTrainer(keras.Model):
         self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
         for tracker in self.trackers:
             tracker.update_state(terms[tracker.name])
-        return {tracker.name: tracker.result() for tracker in self.trackers}
+        results = {tracker.name: tracker.result() for tracker in self.trackers}
+        if multi_worker(tf.distribute.get_strategy()):
+            # Keras 3.15 averages each result over a cluster's replicas along axis 0, which
+            # a scalar lacks ("Invalid reduction dimension 0 for input with 0 dimensions",
+            # tensorflow/tensorflow#72388): give it one, the average is then a scalar again.
+            results = {name: value[None] for name, value in results.items()}
+        return results
 
 
 class NonFiniteLossError(UserError):
@@ -285,7 +305,11 @@ class _StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 
 class _SaveCheckpointAndSamples(keras.callbacks.Callback):
-    """Every `save_every` epochs and at the last: checkpoint, sample PNGs, TensorBoard images."""
+    """Every `save_every` epochs and at the last: checkpoint, sample PNGs, TensorBoard images.
+
+    `sample_folder` None: a worker other than the chief, which only saves (to its scratch
+    folder: see `train`).
+    """
 
     def __init__(self, stage, config, manager, epoch_counter, sample_folder, writer):
         super().__init__()
@@ -300,6 +324,8 @@ class _SaveCheckpointAndSamples(keras.callbacks.Callback):
             return
         self.epoch_counter.assign(done)
         path = self.manager.save(checkpoint_number=done)
+        if self.sample_folder is None:
+            return
         if self.predict is None:
             # One graph for all sample images (faster than eager calls on full-size images).
             self.predict = tf.function(self.model.net, reduce_retracing=True)
@@ -326,12 +352,64 @@ class _TensorBoardScalars(keras.callbacks.Callback):
                 summaries.scalar(name, value)
 
 
-def _strategy(name):
-    """The distribution strategy of `--strategy`: mirrored over all GPUs, else all CPUs."""
+TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                     '"task": {"type": "worker", "index": 0}}')
+
+
+def check_tf_config(value):
+    """Raises a `UserError` unless `value`, the TF_CONFIG environment variable, names a
+    cluster and this process's task in it (a chief or a worker; --strategy multi_worker)."""
+    example = f"e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}' on the first host, index 1 on the second"
+    if not value:
+        raise UserError("--strategy multi_worker needs the TF_CONFIG environment variable "
+                        f"set to the cluster and this host's task in it, {example}")
+    try:
+        config = json.loads(value)
+        task_type, index = config["task"]["type"], config["task"]["index"]
+        hosts = config["cluster"][task_type]
+        if task_type not in ("chief", "worker"):
+            raise ValueError(f"task type '{task_type}': chief and worker tasks train")
+        if not (isinstance(index, int) and 0 <= index < len(hosts)):
+            raise ValueError(f"task index {index} of {len(hosts)} {task_type} host(s)")
+    except (ValueError, KeyError, TypeError) as error:
+        reason = f"no {error}" if isinstance(error, KeyError) else error
+        raise UserError(f"TF_CONFIG '{' '.join(value.split())}' is not a cluster with this "
+                        f"host's task in it ({reason}): set it as {example}") from None
+
+
+@functools.cache
+def distribution_strategy(name):
+    """The distribution strategy of `--strategy`.
+
+    mirrored: over all local GPUs, else all CPUs. multi_worker: over the cluster of TF_CONFIG
+    (each host's GPUs, else its CPU). Made once per process: MultiWorkerMirroredStrategy sets
+    up collective ops, which fails once any op has run ("Collective ops must be configured at
+    program startup"), so `stage_main` makes it right after the device set-up and `train`
+    gets the same one.
+    """
+    if name == "multi_worker":
+        check_tf_config(os.environ.get("TF_CONFIG"))
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if name != "mirrored":
         return tf.distribute.get_strategy()
     devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
     return tf.distribute.MirroredStrategy([device.name for device in devices])
+
+
+def multi_worker(strategy):
+    """Whether `strategy` spans a cluster of processes (--strategy multi_worker)."""
+    return strategy.cluster_resolver is not None and strategy.cluster_resolver.task_type is not None
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's files: always, except under --strategy
+    multi_worker, where the chief does (task type chief, else worker 0)."""
+    if not multi_worker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if "chief" in resolver.cluster_spec().jobs:
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
 
 
 def steps_per_execution(steps_per_epoch, limit=16):
@@ -344,9 +422,9 @@ def steps_per_execution(steps_per_epoch, limit=16):
     return max(d for d in range(1, min(limit, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
 
 
-def _restore(checkpoint, manager, folder):
-    """Restores the latest checkpoint of `folder`; returns the epoch to start from."""
-    latest = manager.latest_checkpoint
+def _restore(checkpoint, latest, folder):
+    """Restores `latest`, the latest checkpoint of `folder` (or None); returns the epoch to
+    start from."""
     if latest is None:
         return 0
     try:
@@ -376,7 +454,15 @@ def stage_main(build_stage, original):
             logging.set_verbosity(logging.WARNING)
         print(f"device: {cli.configure_device()}")
         config = config_from_flags(original)
-        train(build_stage(config), config)
+        strategy = distribution_strategy(config.strategy)  # Before any op: see there.
+        if is_chief(strategy):
+            train(build_stage(config), config)
+            return
+        # Nor does another worker write the cache (decompositions, streamed stores): it
+        # builds its own in a scratch folder.
+        with tempfile.TemporaryDirectory(prefix="kind_tf_worker_cache_") as cache:
+            config = dataclasses.replace(config, cache_dir=cache)
+            train(build_stage(config), config)
 
     return main
 
@@ -389,7 +475,7 @@ def train(stage, config):
             f"{len(stage.images)} training pairs are fewer than --batch_size "
             f"{config.batch_size}: lower --batch_size or add pairs"
         )
-    strategy = _strategy(config.strategy)
+    strategy = distribution_strategy(config.strategy)
     if config.batch_size % strategy.num_replicas_in_sync:
         raise UserError(
             f"--batch_size {config.batch_size} does not split evenly over "
@@ -402,7 +488,12 @@ def train(stage, config):
         trainer = StageTrainer(net, stage.loss, stage.term_names)
         trainer.compile(
             optimizer=optimizers.Adam(config.lr_at(0)),
-            steps_per_execution=steps_per_execution(steps_per_epoch),
+            # Several steps per call put the replicas' collectives (gradient sums, the losses'
+            # min/max gathers) in a tf.cond inside a while loop, which fails under both
+            # mirrored strategies ("You must feed a value for placeholder tensor
+            # 'while/cond/Placeholder...'", keras-team/keras#19246): one step per call there.
+            steps_per_execution=(steps_per_execution(steps_per_epoch)
+                                 if strategy.num_replicas_in_sync == 1 else 1),
         )
         # Optimizer slots must exist before a restore can fill them.
         trainer.optimizer.build(net.trainable_variables)
@@ -410,44 +501,72 @@ def train(stage, config):
         checkpoint = checkpoints.training_checkpoint(
             net, optimizer=trainer.optimizer, epoch=epoch_counter
         )
+    # Every worker resumes from the chief's folder (on a filesystem all hosts share).
     folder = checkpoints.net_folder(config.ckpt_dir, net)
-    manager = tf.train.CheckpointManager(
-        checkpoint, folder, max_to_keep=3, checkpoint_name="model.ckpt"
-    )
-    initial_epoch = _restore(checkpoint, manager, folder)
+    latest = tf.train.latest_checkpoint(folder)
+    initial_epoch = _restore(checkpoint, latest, folder)
     if initial_epoch >= config.epochs:
         print(f"{folder} is already trained to epoch {initial_epoch} (--epochs {config.epochs})")
         return initial_epoch
     if initial_epoch:
-        print(f"resuming from {manager.latest_checkpoint} at epoch {initial_epoch}; the "
-              "learning rate schedule continues from there")
+        print(f"resuming from {latest} at epoch {initial_epoch}; the learning rate schedule "
+              "continues from there")
+    chief = is_chief(strategy)
+    resolver = strategy.cluster_resolver
+    workers = "" if not multi_worker(strategy) else (
+        f", this host {resolver.task_type} {resolver.task_id} of TF_CONFIG's cluster"
+        f"{' (the chief: it writes checkpoints, samples and logs)' if chief else ''}")
     print(f"training {net.name} on {len(stage.images)} pairs, {steps_per_epoch} steps of "
           f"{config.batch_size} patches {config.patch_size}x{config.patch_size} per epoch, "
           f"epochs {initial_epoch + 1}..{config.epochs}, "
-          f"{strategy.num_replicas_in_sync} replica(s), {config.precision}")
+          f"{strategy.num_replicas_in_sync} replica(s){workers}, {config.precision}")
 
     dataset = patches.patch_dataset(
         stage.images, config.patch_size, config.batch_size, config.seed, stage.to_example,
         modes=stage.augment_modes, reshuffle=stage.reshuffle,
         first_patch=initial_epoch * steps_per_epoch * config.batch_size,
     )
+    # Under --strategy multi_worker every worker cuts the same global batches (the stream is
+    # stateless-seeded per batch) and keeps its replicas' slices of each, as MirroredStrategy
+    # splits a batch over its devices: a step trains on the batch one device would. (AUTO
+    # would try to shard by input files first, which this pipeline has none of.)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = dataset.with_options(options)
     subfolder = checkpoints.NET_FOLDERS[net.name]
-    sample_folder = os.path.join(config.sample_dir, subfolder)
-    log_folder = os.path.join(config.log_dir, subfolder)
-    os.makedirs(sample_folder, exist_ok=True)
-    writer = tf.summary.create_file_writer(log_folder)
-    callbacks = [
-        keras.callbacks.LearningRateScheduler(lambda epoch, _: config.lr_at(epoch)),
-        _StopOnNonFiniteLoss(folder),
-        _SaveCheckpointAndSamples(stage, config, manager, epoch_counter, sample_folder, writer),
-        _TensorBoardScalars(writer),
-    ]
-    # Grappler's remapper fails on the training graph ("fanout ... LeakyReluGrad exist for
-    # missing node"), logging an error and leaving the graph as it is; switching it off while
-    # training gives the same graph without the error.
-    grappler_options = tf.config.optimizer.get_experimental_options()
-    tf.config.optimizer.set_experimental_options({"remapping": False})
-    try:
+    with contextlib.ExitStack() as cleanup:
+        if chief:
+            save_folder = folder
+            sample_folder = os.path.join(config.sample_dir, subfolder)
+            os.makedirs(sample_folder, exist_ok=True)
+            writer = tf.summary.create_file_writer(os.path.join(config.log_dir, subfolder))
+        else:
+            # Every worker saves, the others to a scratch folder deleted at the end (the
+            # multi-worker Keras tutorial's pattern): saving a sync-on-read variable is a
+            # collective all workers must join. None of ours is one (a save by the chief
+            # alone was tried and works), but one added later would hang a chief-only save.
+            # The others write no samples or logs.
+            save_folder = cleanup.enter_context(tempfile.TemporaryDirectory(
+                prefix="kind_tf_worker_checkpoints_"))
+            sample_folder, writer = None, tf.summary.create_noop_writer()
+        cleanup.callback(writer.close)
+        manager = tf.train.CheckpointManager(
+            checkpoint, save_folder, max_to_keep=3, checkpoint_name="model.ckpt"
+        )
+        callbacks = [
+            keras.callbacks.LearningRateScheduler(lambda epoch, _: config.lr_at(epoch)),
+            _StopOnNonFiniteLoss(folder),
+            _SaveCheckpointAndSamples(stage, config, manager, epoch_counter, sample_folder,
+                                      writer),
+            _TensorBoardScalars(writer),
+        ]
+        # Grappler's remapper fails on the training graph ("fanout ... LeakyReluGrad exist
+        # for missing node"), logging an error and leaving the graph as it is; switching it
+        # off while training gives the same graph without the error.
+        grappler_options = tf.config.optimizer.get_experimental_options()
+        tf.config.optimizer.set_experimental_options({"remapping": False})
+        cleanup.callback(tf.config.optimizer.set_experimental_options,
+                         {"remapping": grappler_options.get("remapping", True)})
         trainer.fit(
             dataset,
             epochs=config.epochs,
@@ -456,10 +575,5 @@ def train(stage, config):
             callbacks=callbacks,
             shuffle=False,  # The pipeline does its own sampling.
             verbose=1 if sys.stdout.isatty() else 2,
-        )
-    finally:
-        writer.close()
-        tf.config.optimizer.set_experimental_options(
-            {"remapping": grappler_options.get("remapping", True)}
         )
     return config.epochs

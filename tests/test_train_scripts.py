@@ -1,12 +1,16 @@
 """The three training scripts end to end, as a user runs them (subprocesses, tiny data)."""
 
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -28,6 +32,12 @@ QUICK = ["--batch_size=2", "--patch_size=48", "--save_every=1"]
 def tiny_lol(tmp_path_factory, lol_dir):
     """3 training and 2 eval pairs: 96x64 crops of real LOL pairs."""
     return make_tiny_lol(tmp_path_factory.mktemp("LOL"), lol_dir, 3, 2)
+
+
+@pytest.fixture(scope="module")
+def even_lol(tmp_path_factory, lol_dir):
+    """4 training pairs (2 steps of batch 2 an epoch) and 2 eval pairs."""
+    return make_tiny_lol(tmp_path_factory.mktemp("LOL4"), lol_dir, 4, 2)
 
 
 def copy_authors_decom(workdir, reference_checkpoint):
@@ -155,9 +165,10 @@ MIRRORED = textwrap.dedent("""
 """)
 
 
-def test_mirrored_strategy_on_two_cpu_devices(tiny_lol, tmp_path):
+def test_mirrored_strategy_on_two_cpu_devices(even_lol, tmp_path):
     script = os.path.join(REPO_ROOT, "train_decom.py")
-    args = [sys.executable, "-c", MIRRORED, script, f"--data_dir={tiny_lol}", "--epochs=2",
+    # Two steps an epoch: a multi-step call would put the collectives in a loop.
+    args = [sys.executable, "-c", MIRRORED, script, f"--data_dir={even_lol}", "--epochs=2",
             "--strategy=mirrored", *QUICK]
     result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -166,3 +177,116 @@ def test_mirrored_strategy_on_two_cpu_devices(tiny_lol, tmp_path):
     odd = subprocess.run(args[:-3] + ["--batch_size=3", "--save_every=1"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert_user_error(odd, "--batch_size 3 does not split evenly over 2 devices")
+
+
+def free_ports(count):
+    """`count` localhost ports free right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("localhost", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def run_cluster(script, workdirs, *args, timeout=300):
+    """Runs `script` as a cluster of `len(workdirs)` workers on localhost, worker i in
+    `workdirs[i]` with its temporary files in `<workdir>.tmp`; returns their (exit code,
+    stdout, stderr). When one fails the others (which would wait for it forever) are
+    killed, as are all at `timeout` seconds."""
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(len(workdirs))]}
+    processes, logs = [], []
+    try:
+        for index, workdir in enumerate(workdirs):
+            scratch = workdir.parent / f"{workdir.name}.tmp"
+            scratch.mkdir(exist_ok=True)
+            env = dict(os.environ, TMPDIR=str(scratch), TF_CONFIG=json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+            # Files, not pipes: a worker blocked on a full pipe would stall the cluster.
+            logs.append([open(workdir.parent / f"{workdir.name}.{name}", "w+")
+                         for name in ("out", "err")])
+            processes.append(subprocess.Popen(
+                [sys.executable, os.path.join(REPO_ROOT, script), "--strategy=multi_worker",
+                 *args], cwd=workdir, env=env, stdout=logs[-1][0], stderr=logs[-1][1]))
+        deadline = time.monotonic() + timeout
+        while any(process.poll() is None for process in processes):
+            if time.monotonic() > deadline or any(process.poll() for process in processes):
+                break
+            time.sleep(0.2)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+    results = []
+    for process, files in zip(processes, logs):
+        texts = []
+        for file in files:
+            file.seek(0)
+            texts.append(file.read())
+            file.close()
+        results.append((process.returncode, *texts))
+    return results
+
+
+def listing(folder):
+    """Every file under `folder` with its size and modification time."""
+    return {(path, path.stat().st_size, path.stat().st_mtime_ns)
+            for path in folder.rglob("*") if path.is_file()}
+
+
+def trained_weights(workdir, epoch):
+    reader = tf.train.load_checkpoint(
+        str(workdir / "checkpoint" / "decom_net_train" / f"model.ckpt-{epoch}"))
+    return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
+            if key.startswith("net/")}
+
+
+def test_multi_worker_strategy_on_two_local_processes(even_lol, tmp_path):
+    """Two workers train as one device does, the chief writes, both resume."""
+    chief, other, single = (tmp_path / name for name in ("chief", "other", "single"))
+    for workdir in (chief, other, single):
+        workdir.mkdir()
+    args = [f"--data_dir={even_lol}", *QUICK]
+    # One process on one device, the same global batches: checkpoints 1, 2 and 3.
+    alone = run("train_decom.py", single, *args, "--epochs=3")
+    assert alone.returncode == 0, alone.stderr
+    for first, epochs in ((1, 2), (3, 3)):
+        # The other worker stands for another host: its run folders (the defaults, under its
+        # own folder) hold a copy of the chief's, as a shared filesystem would, and must stay
+        # as they are.
+        shutil.rmtree(other)
+        shutil.copytree(chief, other)
+        before = listing(other)
+        results = run_cluster("train_decom.py", [chief, other], *args, f"--epochs={epochs}")
+        for code, out, err in results:
+            assert code == 0, err
+            assert f"epochs {first}..{epochs}, 2 replica(s)" in out
+            if first > 1:
+                assert "resuming from checkpoint/decom_net_train/model.ckpt-2 at epoch 2" in out
+        assert "(the chief" in results[0][1] and "(the chief" not in results[1][1]
+        assert listing(other) == before
+        assert not os.listdir(tmp_path / "other.tmp")  # Its scratch folder is gone too.
+        assert checkpoint_numbers(chief, "train_decom.py") == list(range(1, epochs + 1))
+        assert len(os.listdir(chief / "samples" / "decom_net_train")) == 4 * epochs
+        assert os.listdir(chief / "logs" / "decom_net_train")
+
+        cluster_weights = trained_weights(chief, epochs)
+        single_weights = trained_weights(single, epochs)
+        assert cluster_weights.keys() == single_weights.keys()
+        for key, value in cluster_weights.items():
+            # Measured: up to 9e-8 (the replicas' gradients are summed, which rounds
+            # differently from one gradient of the whole batch).
+            np.testing.assert_allclose(value, single_weights[key], rtol=0, atol=1e-6,
+                                       err_msg=key)
+
+
+def test_multi_worker_strategy_without_tf_config_says_what_to_set(tiny_lol, tmp_path):
+    env = {name: value for name, value in os.environ.items() if name != "TF_CONFIG"}
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "train_decom.py"), f"--data_dir={tiny_lol}",
+         "--strategy=multi_worker"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=300)
+    assert_user_error(result, "--strategy multi_worker needs the TF_CONFIG environment variable")
+    assert not os.path.exists(tmp_path / "checkpoint")

@@ -3,6 +3,7 @@
 import math
 import os
 import shutil
+import types
 
 import keras
 import numpy as np
@@ -243,3 +244,39 @@ def test_train_needs_a_full_batch_of_pairs(tmp_path):
 ])
 def test_steps_per_execution_divides_the_epoch(steps_per_epoch, expected):
     assert training.steps_per_execution(steps_per_epoch) == expected
+
+
+@pytest.mark.parametrize("value, message", [
+    (None, "needs the TF_CONFIG environment variable"),
+    ("", "needs the TF_CONFIG environment variable"),
+    ("{not json", "is not a cluster"),
+    ('{"cluster": {"worker": ["a:1"]}}', "no 'task'"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}', "no 'chief'"),
+    ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 2}}',
+     "task index 2 of 2 worker"),
+    ('{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "task type 'ps'"),
+])
+def test_tf_config_is_checked_with_one_line_saying_what_to_set(value, message):
+    with pytest.raises(UserError, match=message) as error:
+        training.check_tf_config(value)
+    assert "\n" not in str(error.value) and "TF_CONFIG='{\"cluster\"" in str(error.value)
+
+
+def test_tf_config_of_a_two_host_cluster_passes():
+    training.check_tf_config(training.TF_CONFIG_EXAMPLE)
+    training.check_tf_config('{"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, '
+                             '"task": {"type": "worker", "index": 0}}')
+
+
+@pytest.mark.parametrize("cluster, task, chief", [
+    ({"worker": ["a:1", "b:1"]}, ("worker", 0), True),
+    ({"worker": ["a:1", "b:1"]}, ("worker", 1), False),
+    ({"chief": ["a:1"], "worker": ["b:1"]}, ("chief", 0), True),
+    ({"chief": ["a:1"], "worker": ["b:1"]}, ("worker", 0), False),
+])
+def test_the_chief_writes_the_run_files(cluster, task, chief):
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec(cluster), task_type=task[0], task_id=task[1])
+    strategy = types.SimpleNamespace(cluster_resolver=resolver)
+    assert training.multi_worker(strategy) and training.is_chief(strategy) == chief
+    assert training.is_chief(tf.distribute.get_strategy())
