@@ -1,14 +1,13 @@
 """Benchmark of the TFLite export: file sizes, LiteRT CPU latency, the float16 weights' cost.
 
 Usage: python bench/bench_tflite.py [--ckpt pretrained/] [--lol_dir ../shared/LOLdataset]
-       [--runs 7] [--num_threads N]
+       [--rounds 3] [--runs 3] [--num_threads N]
 
 - size: the float32 and the float16-weights model (`export.export_tflite`).
 - latency: median seconds to enhance eval15 low/1.png (600x400) at ratio 5.0, each model run
   by the LiteRT interpreter (`ai-edge-litert`, its default XNNPACK delegate) with its default
-  thread count and with --num_threads, and each as a ratio against `pipeline.enhance` (the
-  one compiled TF call) timed in the same run, before and after the LiteRT rows (the ratio
-  uses the mean of both, so that load from other processes hits both alike).
+  one thread and with --num_threads, and each as a ratio against `pipeline.enhance` (the one
+  compiled TF call, on every core), all timed in the same interleaved rounds.
 - accuracy: on the 15 eval15 low images, the float32 model's float output against
   `pipeline.enhance` (max abs difference) and the float16 model's 8-bit output against the
   float32 model's (PSNR, dB).
@@ -32,15 +31,20 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RATIO = 5.0
 
 
-def seconds(function, runs):
-    """Median seconds of `runs` calls after a warm-up (tracing, allocation, weight packing)."""
-    function()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+def interleaved_medians(functions, rounds, runs):
+    """{name: median seconds} of `functions`, each called `runs` times per round, the rounds
+    cycling through all of them after one warm-up call each (tracing, allocation, weight
+    packing), so that load from other processes drifts over all of them alike."""
+    times = {name: [] for name in functions}
+    for function in functions.values():
         function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    for _ in range(rounds):
+        for name, function in functions.items():
+            for _ in range(runs):
+                start = time.perf_counter()
+                function()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def tf_enhance(nets, pixels):
@@ -53,19 +57,19 @@ def sizes(paths):
         print(f"  {weights:<8} weights: {os.path.getsize(path) / 2**20:6.1f} MiB  {path}")
 
 
-def latency(nets, paths, image_path, runs, num_threads):
+def latency(nets, paths, image_path, rounds, runs, num_threads):
     pixels = image_io.read_rgb(image_path)[None]
     ratio = np.float32(RATIO)
-    rows = {"TF pipeline.enhance": seconds(lambda: tf_enhance(nets, pixels), runs)}
+    functions = {"TF pipeline.enhance": lambda: tf_enhance(nets, pixels)}
     for weights, path in paths.items():
-        for threads in (None, num_threads):
+        for threads in sorted({1, num_threads}):
             runner = export.load_tflite(path, threads)
-            label = f"LiteRT {weights}, {'default' if threads is None else threads} threads"
-            rows[label] = seconds(lambda: runner(image=pixels, ratio=ratio), runs)
-    rows["TF pipeline.enhance, again"] = seconds(lambda: tf_enhance(nets, pixels), runs)
-    baseline = statistics.mean((rows["TF pipeline.enhance"], rows["TF pipeline.enhance, again"]))
-    print(f"  {'':<36}{'median':>8}   / TF (mean of both TF rows)")
-    for name, median in rows.items():
+            label = f"LiteRT {weights}, {threads} thread{'s' * (threads > 1)}"
+            functions[label] = lambda runner=runner: runner(image=pixels, ratio=ratio)
+    medians = interleaved_medians(functions, rounds, runs)
+    baseline = medians["TF pipeline.enhance"]
+    print(f"  {'':<36}{'median':>8}   / TF")
+    for name, median in medians.items():
         print(f"  {name:<36}{median:8.3f} s {median / baseline:6.2f}x")
 
 
@@ -96,8 +100,8 @@ def main(argv):
         print("size:")
         sizes(paths)
         image_path = os.path.join(FLAGS.lol_dir, "eval15", "low", "1.png")
-        print(f"latency, {image_path} (600x400), median of {FLAGS.runs}:")
-        latency(nets, paths, image_path, FLAGS.runs, FLAGS.num_threads)
+        print(f"latency, {image_path} (600x400), median of {FLAGS.rounds} x {FLAGS.runs}:")
+        latency(nets, paths, image_path, FLAGS.rounds, FLAGS.runs, FLAGS.num_threads)
         print("accuracy, eval15 low images:")
         accuracy(nets, paths, FLAGS.lol_dir)
 
@@ -107,7 +111,9 @@ if __name__ == "__main__":
                         "shipped weights).")
     flags.DEFINE_string("lol_dir", os.path.join(os.path.dirname(REPO), "shared", "LOLdataset"),
                         "LOL dataset folder (holding eval15/).")
-    flags.DEFINE_integer("runs", 7, "Timed runs per measurement (median reported).")
+    flags.DEFINE_integer("rounds", 3, "Rounds through all the latency rows.")
+    flags.DEFINE_integer("runs", 3, "Timed calls per row and round (the median of all "
+                         "reported).")
     flags.DEFINE_integer("num_threads", os.cpu_count(), "LiteRT threads of the second row per "
-                         "model (TF uses every core).")
+                         "model (the first has LiteRT's default, 1; TF uses every core).")
     app.run(main)

@@ -145,7 +145,7 @@ def load_tflite(path, num_threads=None):
     `runner(image=uint8 (B,H,W,3), ratio=np.float32(5.0))` returns the dict of outputs; it
     resizes the inputs to each call's image. Needs `ai-edge-litert` (a test dependency, not
     one of the package's: phones run the model with their own LiteRT). `num_threads` None is
-    LiteRT's default.
+    LiteRT's default, one thread.
     """
     from ai_edge_litert.interpreter import Interpreter
 
