@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT
-from kind_tf import export, image_io, pipeline
+from kind_tf import export, image_io, metrics, outputs, pipeline
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +69,100 @@ def test_cli_writes_a_loadable_model(reference_ckpt_root, tmp_path):
     assert result.returncode == 0, result.stderr
     assert set(tf.saved_model.load(str(tmp_path / "kind")).signatures) == {
         "serving_default", "enhance_normalized"}
+
+
+# --format tflite: the LiteRT model, run by the LiteRT interpreter (ai-edge-litert).
+
+# Two eval15 crops of different sizes: the model takes any size, resized per call.
+EVAL15_CROPS = {"1.png": (slice(96, 256), slice(200, 440)),
+                "111.png": (slice(40, 168), slice(300, 476))}
+
+
+@pytest.fixture(scope="module")
+def tflite_files(reference_nets, tmp_path_factory):
+    """{"float32": path, "float16": path}: the enhancer of the reference weights as TFLite."""
+    folder = tmp_path_factory.mktemp("tflite")
+    return {weights: export.export_tflite(reference_nets, str(folder / f"kind_{weights}.tflite"),
+                                          weights)
+            for weights in export.TFLITE_WEIGHTS}
+
+
+@pytest.fixture(scope="module")
+def eval15_crops(lol_dir):
+    return [image_io.read_rgb(f"{lol_dir}/eval15/low/{name}")[None][(slice(None), *crop)]
+            for name, crop in EVAL15_CROPS.items()]
+
+
+def test_tflite_float32_equals_pipeline_enhance(tflite_files, reference_nets, eval15_crops):
+    runner = export.load_tflite(tflite_files["float32"])
+    for pixels in eval15_crops:
+        result = runner(image=pixels, ratio=np.float32(5.0))
+        expected = pipeline.enhance(image_io.normalize(pixels / np.float32(255.0)),
+                                    *reference_nets, 5.0).numpy()
+        np.testing.assert_allclose(result["enhanced"], expected, rtol=0, atol=1e-4)
+        levels = result["enhanced_uint8"].astype(int) - outputs.to_uint8(expected)
+        assert np.abs(levels).max() <= 1
+        # Its 8-bit output is the original's truncation of its own float output.
+        np.testing.assert_array_equal(result["enhanced_uint8"],
+                                      outputs.to_uint8(result["enhanced"]))
+
+
+def test_tflite_float16_is_half_the_size_and_close(tflite_files, eval15_crops):
+    sizes = {weights: os.path.getsize(path) for weights, path in tflite_files.items()}
+    assert 0.45 < sizes["float16"] / sizes["float32"] < 0.55
+    runners = {weights: export.load_tflite(path) for weights, path in tflite_files.items()}
+    for pixels in eval15_crops:
+        results = {weights: runner(image=pixels, ratio=np.float32(5.0))["enhanced_uint8"][0]
+                   for weights, runner in runners.items()}
+        assert metrics.psnr(results["float16"], results["float32"]) > 40
+
+
+def test_tflite_signature_takes_any_size(tflite_files):
+    runner = export.load_tflite(tflite_files["float32"])
+    image = runner.get_input_details()["image"]
+    assert image["dtype"] == np.uint8 and list(image["shape_signature"]) == [-1, -1, -1, 3]
+    assert set(runner.get_output_details()) == {"enhanced", "enhanced_uint8"}
+
+
+def test_export_tflite_replaces_a_file_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "kind.tflite"
+    path.write_bytes(b"old model")
+    monkeypatch.setattr(export, "tflite_model", lambda nets, weights: b"new model")
+    export.export_tflite(None, str(path))
+    assert path.read_bytes() == b"new model" and os.listdir(tmp_path) == ["kind.tflite"]
+
+    def failing_conversion(nets, weights):
+        raise RuntimeError("conversion failed")
+
+    monkeypatch.setattr(export, "tflite_model", failing_conversion)
+    with pytest.raises(RuntimeError):
+        export.export_tflite(None, str(path))
+    assert path.read_bytes() == b"new model" and os.listdir(tmp_path) == ["kind.tflite"]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--format", "tflite", "--out", "{folder}"], "error: --out '{folder}' is a folder"),
+    (["--tflite_weights", "float16", "--out", "{folder}/kind"],
+     "error: --tflite_weights is for --format tflite"),
+])
+def test_cli_refuses_bad_tflite_flags(tmp_path, arguments, message):
+    arguments = [argument.format(folder=tmp_path) for argument in arguments]
+    result = subprocess.run([sys.executable, "-m", "kind_tf.export", *arguments],
+                            cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(message.format(folder=tmp_path))
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_cli_writes_a_tflite_model(reference_ckpt_root, tmp_path):
+    path = tmp_path / "models" / "kind.tflite"  # The folder is created.
+    result = subprocess.run(
+        [sys.executable, "-m", "kind_tf.export", "--format", "tflite", "--tflite_weights",
+         "float16", "--ckpt", reference_ckpt_root, "--out", str(path)],
+        cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "float16 weights" in result.stdout
+    runner = export.load_tflite(str(path))
+    output = runner(image=np.zeros((1, 32, 48, 3), np.uint8), ratio=np.float32(5.0))
+    assert output["enhanced_uint8"].shape == (1, 32, 48, 3)
