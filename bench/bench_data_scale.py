@@ -23,6 +23,7 @@ caches them).
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -100,8 +101,9 @@ def run(stage, data_dir, run_dir):
     first_step, stopper = None, None
     for line in process.stdout:
         log.write(line)
-        # The loop prints this line when everything is loaded and model.fit starts.
-        if first_step is None and line.startswith("training "):
+        # The loop prints "training <net> on ..." when everything is loaded and model.fit
+        # starts ("training images: ..." comes before loading).
+        if first_step is None and re.match(r"training \S+ on ", line):
             first_step = time.perf_counter() - start
             stopper = threading.Timer(FLAGS.train_seconds, process.terminate)
             stopper.start()

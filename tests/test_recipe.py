@@ -112,6 +112,7 @@ def test_shipped_weights_reproduce_their_eval15_record(shipped_record, lol_dir, 
     recorded = shipped_record["eval15"]
     for ours, theirs in ((report["mean"], recorded["mean"]),
                          (report["variants"]["fixed_ratio"]["mean"], recorded["fixed_ratio"]),
+                         (report["variants"]["auto_ratio"]["mean"], recorded["auto_ratio"]),
                          (report["variants"]["gt_mean"]["mean"], recorded["gt_mean"])):
         assert ours["psnr"] == pytest.approx(theirs["psnr"], abs=0.01)
         assert ours["ssim"] == pytest.approx(theirs["ssim"], abs=0.001)
@@ -135,3 +136,4 @@ def test_heldout_target_brightness_is_the_mean_illumination_of_the_ground_truths
                         for _, high in pairs])
     assert recipe.heldout_target_brightness(pairs, reference_nets[0]) == pytest.approx(
         expected, rel=1e-6)
+
