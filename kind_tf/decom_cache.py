@@ -83,9 +83,8 @@ class DecompositionCache:
         return unreadable
 
     def decompose(self, image):
-        """(R, L) of a normalized (1,H,W,3) image, tiled beyond `DECOMPOSE_TILE` px."""
-        if max(image.shape[1:3]) <= DECOMPOSE_TILE:
-            return [x.numpy() for x in self._decompose(image, training=False)]
+        """(R, L) of a normalized (1,H,W,3) image, tiled beyond `DECOMPOSE_TILE` px (an image
+        within one tile is one whole-image call)."""
         return pipeline.run_tiled(lambda window: self._decompose(window, training=False),
                                   image, (3, 1), DECOMPOSE_TILE)
 

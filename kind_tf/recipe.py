@@ -242,7 +242,8 @@ def main(argv):
     nets = pipeline.load_nets(out_dir)
     train_set = lol_pairs.list_pairs(os.path.join(FLAGS.data_dir, "our485"))
     heldout = heldout_slice(len(train_set))
-    target, evaluations = pipeline.AUTO_TARGET_BRIGHTNESS, [("eval15", slice(None))]
+    # (record key, split folder, pairs): the held-out pairs go first when there are any.
+    target, evaluations = pipeline.AUTO_TARGET_BRIGHTNESS, [("eval15", "eval15", slice(None))]
     if heldout is None:
         log(f"no held-out pairs: every our485 pair is trained on; --ratio auto target {target}")
     else:
@@ -250,15 +251,15 @@ def main(argv):
         record["auto_target_brightness"] = target
         log(f"--ratio auto target: {target:.4f}, the mean illumination of the held-out ground "
             f"truths (our485 [{evaluation.selection_text(heldout)}])")
-        evaluations.insert(0, ("our485", heldout))
-    for split, selection in evaluations:
+        evaluations.insert(0, ("heldout", "our485", heldout))
+    for key, split, selection in evaluations:
         log(f"evaluating the weights on {split}[{evaluation.selection_text(selection)}]")
         report = evaluation.evaluate(
             nets, os.path.join(FLAGS.data_dir, split), os.path.join(run_dir, split), None,
             selection, details={"ckpt": "pretrained/", "precision": "fp32"}, verbose=2,
             target_brightness=target,
         )
-        record["heldout" if split == "our485" else split] = {
+        record[key] = {
             "mean": report["mean"],
             **{name: variant["mean"] for name, variant in report["variants"].items()},
             "images": report["images"], "protocol": report["protocol"]}
