@@ -92,7 +92,7 @@ def run(stage, data_dir, run_dir):
     command = [sys.executable, "-u", os.path.join(FLAGS.repo, SCRIPTS[stage]),
                "--data_dir", data_dir, "--ckpt_dir", os.path.join(run_dir, "ckpt"),
                "--sample_dir", os.path.join(run_dir, "samples"),
-               "--log_dir", os.path.join(run_dir, "logs"), "--epochs", "1"]
+               "--log_dir", os.path.join(run_dir, "logs")]
     start = time.perf_counter()
     runs = len([name for name in os.listdir(run_dir) if name.endswith(".log")])
     log = open(os.path.join(run_dir, f"stage{stage}_run{runs + 1}.log"), "w")
