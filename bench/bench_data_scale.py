@@ -14,8 +14,9 @@ The sets:
   `--work_dir`).
 
 Stage 2 runs twice on a set, the second time in the same folders: what a user waits for when
-restarting or resuming (the decompositions are cached from the first run, where the code
-caches them).
+resuming (the decompositions are cached from the first run, where the code caches them; the
+runs save every epoch, so the second resumes from a checkpoint when the first finished an
+epoch: the row's "resumed").
 
     .venv/bin/python bench/bench_data_scale.py --lol_dir ~/data/LOL --work_dir /tmp/scale \
         [--repo ../old_checkout] [--sets lol,lol1600,12mp] [--stages 1,2]
@@ -84,7 +85,8 @@ def _big_set(source, target, count, size=(4000, 3000)):
 
 
 def run(stage, data_dir, run_dir):
-    """(peak RSS GiB, seconds to the first step, exit code or None if stopped) of one run.
+    """(peak RSS GiB, seconds to the first step, exit code or None if stopped, whether it
+    resumed from a checkpoint) of one run.
 
     The run is stopped `--train_seconds` after its first step started: peak memory is reached
     while loading and in the first steps, and a whole epoch of a large set takes minutes.
@@ -92,15 +94,19 @@ def run(stage, data_dir, run_dir):
     command = [sys.executable, "-u", os.path.join(FLAGS.repo, SCRIPTS[stage]),
                "--data_dir", data_dir, "--ckpt_dir", os.path.join(run_dir, "ckpt"),
                "--sample_dir", os.path.join(run_dir, "samples"),
-               "--log_dir", os.path.join(run_dir, "logs")]
+               "--log_dir", os.path.join(run_dir, "logs"),
+               # A checkpoint after every epoch, so that the second run of stage 2 resumes
+               # from one (as a user's restart does) when the first got through an epoch.
+               "--save_every", "1"]
     start = time.perf_counter()
     runs = len([name for name in os.listdir(run_dir) if name.endswith(".log")])
     log = open(os.path.join(run_dir, f"stage{stage}_run{runs + 1}.log"), "w")
     process = subprocess.Popen(command, cwd=FLAGS.repo, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-    first_step, stopper = None, None
+    first_step, stopper, resumed = None, None, False
     for line in process.stdout:
         log.write(line)
+        resumed = resumed or line.startswith("resuming from ")
         # The loop prints "training <net> on ..." when everything is loaded and model.fit
         # starts ("training images: ..." comes before loading).
         if first_step is None and re.match(r"training \S+ on ", line):
@@ -112,8 +118,8 @@ def run(stage, data_dir, run_dir):
         stopper.cancel()
     log.close()
     stopped = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
-    return usage.ru_maxrss / 2**20, first_step, None if stopped else os.waitstatus_to_exitcode(
-        status)
+    code = None if stopped else os.waitstatus_to_exitcode(status)
+    return usage.ru_maxrss / 2**20, first_step, code, resumed
 
 
 def main(argv):
@@ -135,9 +141,9 @@ def main(argv):
                 shutil.copytree(os.path.join(FLAGS.decom_ckpt, "decom_net_train"),
                                 os.path.join(run_dir, "ckpt", "decom_net_train"))
             for again in (False, True) if stage == "2" else (False,):
-                peak, first, code = run(stage, data_dir, run_dir)
+                peak, first, code, resumed = run(stage, data_dir, run_dir)
                 row = {"label": FLAGS.label, "set": name, "stage": stage,
-                       "run": "again (cached)" if again else "first",
+                       "run": "again (cached)" if again else "first", "resumed": resumed,
                        "peak_rss_gib": round(peak, 2),
                        "seconds_to_first_step": None if first is None else round(first, 1),
                        "exit_code": "stopped while training" if code is None else code}
