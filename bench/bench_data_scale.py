@@ -48,6 +48,8 @@ flags.DEFINE_integer("big_pairs", 30, "Pairs of the 12 MP set.")
 flags.DEFINE_string("label", "", "A label for the results (e.g. before / after).")
 flags.DEFINE_float("train_seconds", 30, "Seconds of training after the first step starts, "
                    "then the run is stopped.")
+flags.DEFINE_float("max_rss_gb", 16, "Kill a run whose resident memory passes this (GiB), "
+                   "so that an old checkout's run cannot exhaust the machine's memory.")
 flags.mark_flag_as_required("lol_dir")
 
 SCRIPTS = {"1": "train_decom.py", "2": "train_restoration.py"}
@@ -84,9 +86,28 @@ def _big_set(source, target, count, size=(4000, 3000)):
     return target
 
 
+def _rss_guard(process, limit, tripped):
+    """Kills `process` when its resident memory passes `limit` bytes; sets `tripped`.
+
+    Reads /proc only (never waits on the process: `run` reaps it with wait4 for its rusage);
+    an exited process has no VmRSS line."""
+    while True:
+        try:
+            with open(f"/proc/{process.pid}/status") as status:
+                rss = next(int(line.split()[1]) * 1024 for line in status
+                           if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            return
+        if rss > limit:
+            tripped.set()
+            process.kill()
+            return
+        time.sleep(0.2)
+
+
 def run(stage, data_dir, run_dir):
-    """(peak RSS GiB, seconds to the first step, exit code or None if stopped, whether it
-    resumed from a checkpoint) of one run.
+    """(peak RSS GiB, seconds to the first step, exit code (a text when the memory guard
+    killed it) or None if stopped, whether it resumed from a checkpoint) of one run.
 
     The run is stopped `--train_seconds` after its first step started: peak memory is reached
     while loading and in the first steps, and a whole epoch of a large set takes minutes.
@@ -103,6 +124,9 @@ def run(stage, data_dir, run_dir):
     log = open(os.path.join(run_dir, f"stage{stage}_run{runs + 1}.log"), "w")
     process = subprocess.Popen(command, cwd=FLAGS.repo, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
+    tripped = threading.Event()
+    threading.Thread(target=_rss_guard, args=(process, FLAGS.max_rss_gb * 2**30, tripped),
+                     daemon=True).start()
     first_step, stopper, resumed = None, None, False
     for line in process.stdout:
         log.write(line)
@@ -119,6 +143,8 @@ def run(stage, data_dir, run_dir):
     log.close()
     stopped = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
     code = None if stopped else os.waitstatus_to_exitcode(status)
+    if tripped.is_set():
+        code = f"killed above {FLAGS.max_rss_gb:g} GiB (--max_rss_gb)"
     return usage.ru_maxrss / 2**20, first_step, code, resumed
 
 

@@ -7,8 +7,9 @@ reference loop's defaults (patch 48, batch 10, lr / 10 every 500 epochs; 2000 / 
 epochs), each stage's checkpoints, samples and TensorBoard logs under `--run_dir`. Each
 stage's final weights go to `--out_dir` (float32, no optimizer state) as soon as the stage
 ends, with `record.json`: the commit and command of every stage run, epochs, precision, device
-and wall time. At the end it evaluates the weights on eval15 (`evaluate.py`'s three
-protocols) and adds the metrics to the record. Re-running resumes: finished stages are
+and wall time. At the end it measures the `--ratio auto` target on the held-out our485 pairs
+(`heldout_slice`), evaluates the weights on those pairs (what runs are compared on) and then
+on eval15 (`evaluate.py`'s protocols), and adds all of it to the record. Re-running resumes: finished stages are
 skipped, an unfinished one continues from its last checkpoint (the scripts' own resume).
 
 `--epoch_scale` shortens the whole schedule in proportion (epochs and the lr step alike),
