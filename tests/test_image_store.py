@@ -57,6 +57,27 @@ def test_a_streamed_store_is_written_whole_and_reads_only_crops(tmp_path):
         np.testing.assert_array_equal(store.image(index), image)
 
 
+def _resident_bytes():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_writing_a_streamed_store_does_not_keep_its_pixels_resident(tmp_path):
+    # 64 images of 1 MiB (one source array): the store's 64 MiB must go to the file, not
+    # stay in this process's memory (a memmap's written pages do, until written back).
+    image = np.ones((512, 512, 1), np.float32)
+    store = image_store.ImageStore.create([(512, 512)] * 64, 1, np.float32,
+                                          str(tmp_path / "store"))
+    before = _resident_bytes()
+    for index in range(64):
+        store.put(index, image)
+    grown = _resident_bytes() - before
+    store = store.finish()
+    assert grown < 16 * 2**20, f"resident memory grew by {grown / 2**20:.0f} MiB"
+    np.testing.assert_array_equal(store.image(63), image)
+
+
 def test_a_truncated_store_says_to_rebuild_it(tmp_path):
     folder = str(tmp_path / "store")
     filled([np.zeros((4, 4, 2), np.float32)], np.float32, folder).finish()
