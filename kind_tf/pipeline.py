@@ -25,9 +25,10 @@ GT_RATIO_EPSILON = 1e-4
 # the estimate cheap and the same for tiled and untiled runs of a large photo).
 AUTO_RATIO_SIZE = 1024
 # Its default target: the mean decomposed illumination of well-lit photos, measured with the
-# shipped DecomNet on the ground truths of the held-out our485 pairs [466:485] (0.691; never
-# on eval15). Another DecomNet may need another target (--target_brightness).
-AUTO_TARGET_BRIGHTNESS = 0.69
+# shipped DecomNet on the ground truths of the held-out our485 pairs [466:485] (never on
+# eval15; pretrained/record.json "auto_target_brightness"). Another DecomNet may need another
+# target (--target_brightness).
+AUTO_TARGET_BRIGHTNESS = 0.6935
 # The illumination mean below which a photo counts as black (bounds the ratio).
 AUTO_MIN_ILLUMINATION = 0.01
 

@@ -103,6 +103,13 @@ def test_shipped_record_says_what_trained_the_weights(shipped_record):
         assert all(f"--epochs={epochs}" in run["command"] for run in stage["runs"])
 
 
+def test_auto_target_is_the_one_measured_for_the_shipped_decom_net(shipped_record):
+    from kind_tf import pipeline
+
+    assert pipeline.AUTO_TARGET_BRIGHTNESS == pytest.approx(
+        shipped_record["auto_target_brightness"], abs=5e-5)
+
+
 @pytest.mark.slow
 def test_shipped_weights_reproduce_their_eval15_record(shipped_record, lol_dir, tmp_path):
     from kind_tf import evaluation, pipeline
