@@ -19,7 +19,7 @@ from absl import app, flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench_decom_objective import decom_objective  # noqa: E402
+from bench_decom_objective import decom_objective, load_decom  # noqa: E402
 from kind_tf import lol_pairs  # noqa: E402
 
 flags.DEFINE_integer("epochs", 300, "Training epochs of each run.")
@@ -42,7 +42,7 @@ def main(argv):
                 check=True, capture_output=True,
             )
             seconds = time.perf_counter() - start
-            loss = decom_objective(os.path.join(folder, "ckpt"),
+            loss = decom_objective(load_decom(os.path.join(folder, "ckpt")),
                                    lol_pairs.list_pairs(os.path.join(LOL, "eval15")))
             terms = " ".join(f"{name} {value:.4f}" for name, value in loss.items())
             print(f"{precision} seed {seed}: {FLAGS.epochs} epochs in {seconds:.0f} s; eval15 "

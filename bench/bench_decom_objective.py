@@ -33,6 +33,13 @@ PATCH_SIZE = 48
 BATCH_SIZE = 10
 
 
+def load_decom(ckpt_root):
+    """The DecomNet under checkpoint root `ckpt_root`."""
+    net = DecomNet()
+    checkpoints.load_net(net, ckpt_root)
+    return net
+
+
 def _terms(net, low, high):
     """`losses.decom_loss` terms of `net` on (B,H,W,3) `low`/`high`, with mean L_low, L_high."""
     (r_low, l_low), (r_high, l_high) = net(low), net(high)
@@ -41,14 +48,14 @@ def _terms(net, low, high):
             "L_low": float(tf.reduce_mean(l_low)), "L_high": float(tf.reduce_mean(l_high))}
 
 
-def decom_objective(ckpt_root, pairs):
-    """Mean decom loss terms, L_low and L_high of the DecomNet under `ckpt_root` over the
-    whole images of `pairs`."""
-    net = DecomNet()
-    checkpoints.load_net(net, ckpt_root)
-    terms = [_terms(net, image_io.load_image(low)[None], image_io.load_image(high)[None])
-             for low, high in pairs]
+def _mean(terms):
     return {name: np.mean([t[name] for t in terms]) for name in terms[0]}
+
+
+def decom_objective(net, pairs):
+    """Mean decom loss terms, L_low and L_high of `net` over the whole images of `pairs`."""
+    return _mean([_terms(net, image_io.load_image(low)[None], image_io.load_image(high)[None])
+                  for low, high in pairs])
 
 
 def random_patches(pairs, per_pair, seed):
@@ -67,15 +74,12 @@ def random_patches(pairs, per_pair, seed):
     return np.stack(lows)[order], np.stack(highs)[order]
 
 
-def patch_objective(ckpt_root, patches):
-    """Mean decom loss terms, L_low and L_high of the DecomNet under `ckpt_root` over the
-    `BATCH_SIZE` batches of a `random_patches`."""
-    net = DecomNet()
-    checkpoints.load_net(net, ckpt_root)
+def patch_objective(net, patches):
+    """Mean decom loss terms, L_low and L_high of `net` over the `BATCH_SIZE` batches of a
+    `random_patches`."""
     lows, highs = patches
-    terms = [_terms(net, lows[start : start + BATCH_SIZE], highs[start : start + BATCH_SIZE])
-             for start in range(0, len(lows) - BATCH_SIZE + 1, BATCH_SIZE)]
-    return {name: np.mean([t[name] for t in terms]) for name in terms[0]}
+    return _mean([_terms(net, lows[start : start + BATCH_SIZE], highs[start : start + BATCH_SIZE])
+                  for start in range(0, len(lows) - BATCH_SIZE + 1, BATCH_SIZE)])
 
 
 def main(argv):
@@ -89,11 +93,12 @@ def main(argv):
         name, _, root = entry.partition("=")
         if not root:
             raise app.UsageError(f"--ckpt entry '{entry}' is not name=checkpoint_root")
+        net = load_decom(root)
         for where, result in (
             (f"{train_name}, {len(patches[0])} patches {PATCH_SIZE}x{PATCH_SIZE}, batches of "
-             f"{BATCH_SIZE}", patch_objective(root, patches)),
-            (f"{train_name}, {len(train)} whole images", decom_objective(root, train)),
-            (f"eval15, {len(eval15)} whole images", decom_objective(root, eval15)),
+             f"{BATCH_SIZE}", patch_objective(net, patches)),
+            (f"{train_name}, {len(train)} whole images", decom_objective(net, train)),
+            (f"eval15, {len(eval15)} whole images", decom_objective(net, eval15)),
         ):
             if header is None:
                 header = list(result)

@@ -6,8 +6,9 @@ drifts; the README's reference timings of the original are printed too.
 
 Step times run the real loop (`training.StageTrainer.fit` on the `patches.patch_dataset`
 pipeline, `training.steps_per_execution`) on 41 random 400x600 training images (held as
-the stages hold them: DecomNet's as uint8 levels normalized per patch), after a warm-up epoch: the best epoch time divided by its steps (the best of repeated runs filters out
-other load on the machine). The script run times `train_decom.py` from process start, as the
+the stages hold them: DecomNet's as uint8 levels normalized per patch), after a warm-up epoch:
+the best epoch time divided by its steps (the best of repeated runs filters out other load on
+the machine). The script run times `train_decom.py` from process start, as the
 original's `decomposition_net_train.py` was timed: 100 epochs on the 41 pairs of
 ../shared/LOLdataset, --save_every 100 (so one checkpoint and the 30 eval15 samples at the end;
 the original saves a checkpoint every epoch and no samples before epoch 200).
@@ -39,7 +40,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from kind_tf import image_io, image_store, models, optimizers, patches, runtime, stages, training  # noqa: E402
+from kind_tf import image_store, models, optimizers, patches, runtime, stages, training  # noqa: E402
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet  # noqa: E402
 
 flags.DEFINE_integer("epochs", 3, "Timed epochs per setting (after one warm-up epoch).")
@@ -76,10 +77,8 @@ def _stage(name, rng):
         # As `stages.decom_stage` holds them: uint8 levels of low|high, each photo's range.
         store = image_store.ImageStore.create([(400, 600)] * count, 6, np.uint8)
         for index in range(count):
-            levels = rng.integers(0, 256, (400, 600, 6), dtype=np.uint8)
-            ranges = [image_io.level_range(levels[..., side : side + 3])
-                      for side in (0, 3) for _ in range(3)]
-            store.put(index, levels, np.array(ranges, np.float32))
+            stages.put_levels(store, index, [rng.integers(0, 256, (400, 600, 3), dtype=np.uint8)
+                                             for _ in ("low", "high")])
         return store
 
     no_samples = lambda predict, epoch: []  # noqa: E731

@@ -148,6 +148,13 @@ def decom_batch_loss(net, batch):
     return losses.decom_loss(low, high, r_low, l_low, r_high, l_high)
 
 
+def put_levels(store, index, levels):
+    """Puts the uint8 RGB `levels` side by side at `index`, with each image's normalization
+    range for its three channels (`image_store.normalized` applies it per patch)."""
+    ranges = [image_io.level_range(image) for image in levels for _ in range(3)]
+    store.put(index, np.concatenate(levels, axis=-1), np.array(ranges, np.float32))
+
+
 def decom_stage(config):
     """`decomposition_net_train.py`: DecomNet on our485 pairs; samples R|L of eval15.
 
@@ -158,9 +165,7 @@ def decom_stage(config):
     train, sizes = _usable(train, config.patch_size)
 
     def put(store, index, pair):
-        levels = [image_io.read_rgb(path) for path in pair]
-        ranges = [image_io.level_range(image) for image in levels for _ in range(3)]
-        store.put(index, np.concatenate(levels, axis=-1), np.array(ranges, np.float32))
+        put_levels(store, index, [image_io.read_rgb(path) for path in pair])
 
     images = _store(config, "decom", sizes, 6, np.uint8,
                     decom_cache.fingerprint(*map(decom_cache.file_fingerprint,
