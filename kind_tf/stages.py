@@ -7,11 +7,14 @@ folder (`config.data_mode`). Stages 2 and 3 train on the trained DecomNet's deco
 computed once and cached (`decom_cache`), as the original computes them once per script.
 """
 
+import dataclasses
 import os
 import sys
 
+import keras
 import numpy as np
 import tensorflow as tf
+from absl import flags
 
 from kind_tf import checkpoints, cli, decom_cache, image_io, image_store, losses, lol_pairs, training
 from kind_tf.errors import UserError
@@ -131,13 +134,57 @@ def _decomposed(config, name, train, sample_paths, channels, arrange):
     return images, [cache.load(path) for path in sample_paths if path not in unreadable]
 
 
+@dataclasses.dataclass(frozen=True)
+class DecomOptions:
+    """Stage 1's loss options beyond the original (the defaults are the original loss).
+
+    prior_weight: weight of `losses.illumination_prior` (L_low and L_high near the max over
+        channels of their images); 0: the original loss.
+    prior_epochs: the prior applies in the first this many epochs only, the original loss
+        after them (a warm-up that picks the basin); 0: in every epoch.
+    """
+
+    prior_weight: float = 0.0
+    prior_epochs: int = 0
+
+
+def define_decom_flags():
+    """The flags of `DecomOptions` (train_decom.py and the recipe)."""
+    flags.DEFINE_float(
+        "illumination_prior_weight", 0.0, "Beyond the original: add this weight times "
+        "mean|L - max_c I| of the low and the high image (LIME's illumination prior) to the "
+        "DecomNet loss. 0 (default): the original loss.", lower_bound=0)
+    flags.DEFINE_integer(
+        "illumination_prior_epochs", 0, "With --illumination_prior_weight: apply the prior in "
+        "the first this many epochs only, the original loss after them; 0: every epoch.",
+        lower_bound=0)
+
+
+def decom_options_from_flags():
+    """The `DecomOptions` of the parsed `define_decom_flags` flags."""
+    values = flags.FLAGS
+    return DecomOptions(values.illumination_prior_weight, values.illumination_prior_epochs)
+
+
+class _PriorSchedule(keras.callbacks.Callback):
+    """Sets the prior's weight variable at the start of every epoch (resumes alike)."""
+
+    def __init__(self, weight, options):
+        super().__init__()
+        self.weight, self.options = weight, options
+
+    def on_epoch_begin(self, epoch, logs=None):
+        on = self.options.prior_epochs == 0 or epoch < self.options.prior_epochs
+        self.weight.assign(self.options.prior_weight if on else 0.0)
+
+
 def decom_example(patches, seed):
     """DecomNet examples from a batch of (low, high) 6-channel patches."""
     del seed
     return {"low": patches[..., :3], "high": patches[..., 3:]}
 
 
-def decom_batch_loss(net, batch):
+def decom_batch_loss(net, batch, prior_weight=None):
     """`losses.decom_loss` of `net` on a batch of `decom_example`s."""
     low, high = batch["low"], batch["high"]
     # Low and high go through the same weights, as the original's shared DecomNet; one pass
@@ -145,7 +192,7 @@ def decom_batch_loss(net, batch):
     reflectance, illumination = net(tf.concat([low, high], axis=0), training=True)
     r_low, r_high = tf.split(reflectance, 2)
     l_low, l_high = tf.split(illumination, 2)
-    return losses.decom_loss(low, high, r_low, l_low, r_high, l_high)
+    return losses.decom_loss(low, high, r_low, l_low, r_high, l_high, prior_weight)
 
 
 def put_levels(store, index, levels):
@@ -186,8 +233,19 @@ def decom_stage(config):
                 ))
         return written
 
+    options = config.decom_options or DecomOptions()
+    if not options.prior_weight:
+        return training.Stage(
+            DecomNet, decom_batch_loss, DECOM_TERMS, images, decom_example, samples
+        )
+    weight = tf.Variable(options.prior_weight, trainable=False, dtype=tf.float32,
+                         name="illumination_prior_weight")
+    print(f"DecomNet loss: the original plus {options.prior_weight} x illumination prior"
+          + (f" in epochs 1..{options.prior_epochs}" if options.prior_epochs else ""))
     return training.Stage(
-        DecomNet, decom_batch_loss, DECOM_TERMS, images, decom_example, samples
+        DecomNet, lambda net, batch: decom_batch_loss(net, batch, weight),
+        DECOM_TERMS + ("illumination_prior",), images, decom_example, samples,
+        callbacks=(_PriorSchedule(weight, options),),
     )
 
 

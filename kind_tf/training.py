@@ -167,6 +167,8 @@ class Config:
     data_mode: str = "auto"
     memory_budget: Optional[int] = None  # bytes
     cache_dir: Optional[str] = None
+    # Options of stage 1's loss beyond the original (`stages.DecomOptions`; None: the original).
+    decom_options: Optional[object] = None
 
 
 def config_from_flags(original):
@@ -226,6 +228,7 @@ class Stage:
     samples: `samples(predict, epoch)` -> [(PNG file name, [images to put side by side])];
         `predict(inputs, training=False)` runs the net being trained.
     augment_modes, reshuffle: see `patches.patch_dataset`.
+    callbacks: Keras callbacks of the stage's own (e.g. a loss weight set per epoch).
     """
 
     build_net: Callable[[], keras.Model]
@@ -236,6 +239,7 @@ class Stage:
     samples: Callable
     augment_modes: int = 8
     reshuffle: bool = True
+    callbacks: tuple = ()
 
 
 class StageTrainer(keras.Model):
@@ -443,8 +447,11 @@ def _restore(checkpoint, latest, folder):
     return int(checkpoint.epoch.numpy())
 
 
-def stage_main(build_stage, original):
-    """The `main` of a training script: `build_stage(config)` -> `Stage`, then `train`."""
+def stage_main(build_stage, original, options_from_flags=None):
+    """The `main` of a training script: `build_stage(config)` -> `Stage`, then `train`.
+
+    `options_from_flags()`: the stage's loss options from its own flags (`Config.decom_options`).
+    """
 
     def main(argv):
         if len(argv) > 1:
@@ -454,6 +461,8 @@ def stage_main(build_stage, original):
             logging.set_verbosity(logging.WARNING)
         print(f"device: {cli.configure_device()}")
         config = config_from_flags(original)
+        if options_from_flags is not None:
+            config = dataclasses.replace(config, decom_options=options_from_flags())
         strategy = distribution_strategy(config.strategy)  # Before any op: see there.
         if is_chief(strategy):
             train(build_stage(config), config)
@@ -559,6 +568,7 @@ def train(stage, config):
             _SaveCheckpointAndSamples(stage, config, manager, epoch_counter, sample_folder,
                                       writer),
             _TensorBoardScalars(writer),
+            *stage.callbacks,
         ]
         # Grappler's remapper fails on the training graph ("fanout ... LeakyReluGrad exist
         # for missing node"), logging an error and leaving the graph as it is; switching it
