@@ -1,18 +1,27 @@
-"""How well does a DecomNet minimize the released decomposition objective, and how dark is its L?
+"""The yardsticks of a DecomNet: how dark its L is, and how well it minimizes the released objective.
 
-Scores DecomNet checkpoints with the original `loss_Decom` (`losses.decom_loss`, fp32) on LOL
-pairs, next to the mean illumination it gives the low and the high images: the evidence
-behind the README's "where the gap is". Two ways:
-- on 48x48 patches, what training minimizes: `--patches_per_pair` random crops of each pair
-  (the same crop of low and high, seeded, the same crops for every net), in shuffled batches
-  of 10 as training's (the loss's `gradient()` normalizes over a batch), averaged;
-- on whole images, as the nets are used (and as `bench_bf16_training.py` scores).
+For each DecomNet checkpoint (`--ckpt name=path`: a checkpoint root holding decom_net_train/,
+that folder, or one checkpoint prefix such as .../decom_net_train/model.ckpt-100):
+- on eval15, whole images normalized as the original's `load_images`: the mean illumination
+  of the low and the high images (L_low, L_high), the range of the ground-truth ratios
+  mean(L_high / (L_low + 1e-4)) of the LOL protocol, and mean |R_low - R_high|;
+- the original `loss_Decom` (`losses.decom_loss`, fp32) on 48x48 patches, what training
+  minimizes: `--patches_per_pair` random crops of each pair (the same crop of low and high,
+  seeded, the same crops for every net), in shuffled batches of 10 as training's (the loss's
+  `gradient()` normalizes over a batch), averaged;
+- the same loss on whole images, as the nets are used (and as `bench_bf16_training.py`
+  scores). `--eval15_only` skips both losses.
+
+Every row is printed and merged into `--out` (JSON, by name, with host, date and command).
 
     .venv/bin/python bench/bench_decom_objective.py --data_dir ~/data/LOL \
-        --ckpt authors=../shared/kind_reference/checkpoint,ours=pretrained    # ~1 min
+        --ckpt authors=../shared/kind_reference/checkpoint,ours=pretrained
 """
 
+import datetime
+import json
 import os
+import platform
 import sys
 
 from absl import app, flags
@@ -33,11 +42,30 @@ PATCH_SIZE = 48
 BATCH_SIZE = 10
 
 
-def load_decom(ckpt_root):
-    """The DecomNet under checkpoint root `ckpt_root`."""
+def load_decom(path):
+    """The DecomNet of `path`: a checkpoint root holding decom_net_train/, or a checkpoint
+    folder or prefix."""
     net = DecomNet()
-    checkpoints.load_net(net, ckpt_root)
+    if os.path.isdir(checkpoints.net_folder(path, net)):
+        checkpoints.load_net(net, path)
+    else:
+        checkpoints.load_weights(net, path)
     return net
+
+
+def eval15_yardsticks(net, pairs):
+    """Mean L_low and L_high, the range of the ground-truth ratios and mean |R_low - R_high|
+    of `net` on the whole images of `pairs`."""
+    l_low, l_high, ratios, r_diff = [], [], [], []
+    for low_path, high_path in pairs:
+        (r_low, il_low), (r_high, il_high) = (
+            net(image_io.load_image(path)[None]) for path in (low_path, high_path))
+        l_low.append(float(tf.reduce_mean(il_low)))
+        l_high.append(float(tf.reduce_mean(il_high)))
+        ratios.append(float(tf.reduce_mean(il_high / (il_low + 1e-4))))
+        r_diff.append(float(tf.reduce_mean(tf.abs(r_low - r_high))))
+    return {"L_low": np.mean(l_low), "L_high": np.mean(l_high), "ratio_min": min(ratios),
+            "ratio_max": max(ratios), "R_diff": np.mean(r_diff)}
 
 
 def _terms(net, low, high):
@@ -82,36 +110,56 @@ def patch_objective(net, patches):
                   for start in range(0, len(lows) - BATCH_SIZE + 1, BATCH_SIZE)])
 
 
+def _merge_results(path, name, rows):
+    """Merges `rows` ({scored on: {yardstick: value}}) of DecomNet `name` into the JSON `path`."""
+    results = {}
+    if os.path.exists(path):
+        with open(path) as file:
+            results = json.load(file)
+    results[name] = {
+        "date": datetime.date.today().isoformat(), "host": platform.processor() or
+        platform.machine(), "command": " ".join(["bench/bench_decom_objective.py"] + sys.argv[1:]),
+        **{where: {key: round(float(value), 5) for key, value in row.items()}
+           for where, row in rows.items()},
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w") as file:
+        json.dump(results, file, indent=1, sort_keys=True)
+    os.replace(path + ".tmp", path)
+
+
 def main(argv):
     del argv
     train = lol_pairs.list_pairs(os.path.join(FLAGS.data_dir, "our485"))[:TRAIN_PAIRS:FLAGS.stride]
     eval15 = lol_pairs.list_pairs(os.path.join(FLAGS.data_dir, "eval15"))
-    patches = random_patches(train, FLAGS.patches_per_pair, seed=0)
     train_name = f"our485[0:{TRAIN_PAIRS}:{FLAGS.stride}]"
-    header = None
+    patches = None if FLAGS.eval15_only else random_patches(train, FLAGS.patches_per_pair, seed=0)
     for entry in FLAGS.ckpt:
-        name, _, root = entry.partition("=")
-        if not root:
-            raise app.UsageError(f"--ckpt entry '{entry}' is not name=checkpoint_root")
-        net = load_decom(root)
-        for where, result in (
-            (f"{train_name}, {len(patches[0])} patches {PATCH_SIZE}x{PATCH_SIZE}, batches of "
-             f"{BATCH_SIZE}", patch_objective(net, patches)),
-            (f"{train_name}, {len(train)} whole images", decom_objective(net, train)),
-            (f"eval15, {len(eval15)} whole images", decom_objective(net, eval15)),
-        ):
-            if header is None:
-                header = list(result)
-                print("| DecomNet | scored on | " + " | ".join(header) + " |")
-                print("|---" * (len(header) + 2) + "|")
+        name, _, path = entry.partition("=")
+        if not path:
+            raise app.UsageError(f"--ckpt entry '{entry}' is not name=checkpoint_path")
+        net = load_decom(path)
+        rows = {f"eval15, {len(eval15)} whole images, yardsticks": eval15_yardsticks(net, eval15)}
+        if patches is not None:
+            rows[f"{train_name}, {len(patches[0])} patches {PATCH_SIZE}x{PATCH_SIZE}, batches of "
+                 f"{BATCH_SIZE}"] = patch_objective(net, patches)
+            rows[f"{train_name}, {len(train)} whole images"] = decom_objective(net, train)
+            rows[f"eval15, {len(eval15)} whole images"] = decom_objective(net, eval15)
+        for where, result in rows.items():
             print(f"| {name} | {where} | "
-                  + " | ".join(f"{result[key]:.4f}" for key in header) + " |", flush=True)
+                  + " | ".join(f"{key} {value:.4f}" for key, value in result.items()) + " |",
+                  flush=True)
+        if FLAGS.out:
+            _merge_results(FLAGS.out, name, rows)
 
 
 if __name__ == "__main__":
     flags.DEFINE_string("data_dir", None, "LOL folder holding our485/ and eval15/.")
-    flags.DEFINE_list("ckpt", None, "name=checkpoint_root entries (each root holds "
-                      "decom_net_train/).")
+    flags.DEFINE_list("ckpt", None, "name=path entries: a checkpoint root holding "
+                      "decom_net_train/, that folder, or a checkpoint prefix.")
+    flags.DEFINE_bool("eval15_only", False, "Only the eval15 yardsticks (no objective).")
+    flags.DEFINE_string("out", os.path.join(ROOT, "bench", "results", "decom_objective.json"),
+                        "JSON file the rows are merged into, by name ('' for none).")
     flags.DEFINE_integer("stride", 12, "Score every this-th of the our485 training pairs.")
     flags.DEFINE_integer("patches_per_pair", 20, "Random patches of each scored pair.")
     flags.mark_flags_as_required(["data_dir", "ckpt"])

@@ -43,7 +43,10 @@ STAGES = (
 )
 DECAY_EVERY = 500
 # The run's settings: a resumed run must use the same ones.
-SETTINGS_KEYS = ("epoch_scale", "precision", "seed", "data_dir")
+SETTINGS_KEYS = ("epoch_scale", "precision", "seed", "data_dir", "illumination_prior_weight",
+                 "illumination_prior_epochs", "exclude_pairs")
+OPTION_DEFAULTS = {"illumination_prior_weight": 0.0, "illumination_prior_epochs": 0,
+                   "exclude_pairs": None}
 RECORD_NAME = "record.json"
 STATE_NAME = "recipe_state.json"
 LOG_NAME = "recipe.log"
@@ -62,6 +65,9 @@ def define_flags():
     flags.DEFINE_enum("precision", "fp32", sorted(models.PRECISIONS), "Training precision of "
                       "every stage (see train_decom.py --help); the shipped weights are float32.")
     flags.DEFINE_integer("seed", 0, "Seed of every stage.")
+    stages.define_decom_flags()  # Passed to train_decom.py.
+    flags.DEFINE_string("exclude_pairs", None, "Passed to every stage (see train_decom.py "
+                        "--help): pairs to leave out of training.")
     flags.mark_flags_as_required(["data_dir", "run_dir"])
 
 
@@ -76,6 +82,12 @@ def schedule(epoch_scale):
 
 def stage_command(script, epochs, decay_every, run_dir, settings):
     """The training script's command line for one stage of the run."""
+    options = []
+    if settings.get("exclude_pairs"):
+        options.append(f"--exclude_pairs={settings['exclude_pairs']}")
+    if script == "train_decom.py" and settings.get("illumination_prior_weight"):
+        options += [f"--illumination_prior_weight={settings['illumination_prior_weight']}",
+                    f"--illumination_prior_epochs={settings['illumination_prior_epochs']}"]
     return [
         sys.executable, script,
         f"--data_dir={settings['data_dir']}",
@@ -84,6 +96,7 @@ def stage_command(script, epochs, decay_every, run_dir, settings):
         f"--log_dir={os.path.join(run_dir, 'logs')}",
         f"--epochs={epochs}", f"--decay_every={decay_every}",
         f"--precision={settings['precision']}", f"--seed={settings['seed']}",
+        *options,
     ]
 
 
@@ -174,6 +187,8 @@ def load_state(run_dir, settings):
         return {"settings": settings, "stages": {}}
     with open(path) as file:
         state = json.load(file)
+    # A run started before the options existed ran without them.
+    state["settings"] = {**OPTION_DEFAULTS, **state["settings"]}
     if state["settings"] != settings:
         differ = [key for key in SETTINGS_KEYS if state["settings"].get(key) != settings[key]]
         raise UserError(
@@ -208,7 +223,10 @@ def main(argv):
                             "LOLdataset/README.md")
     stages, decay_every = schedule(FLAGS.epoch_scale)
     settings = {"epoch_scale": FLAGS.epoch_scale, "precision": FLAGS.precision,
-                "seed": FLAGS.seed, "data_dir": os.path.abspath(FLAGS.data_dir)}
+                "seed": FLAGS.seed, "data_dir": os.path.abspath(FLAGS.data_dir),
+                "illumination_prior_weight": FLAGS.illumination_prior_weight,
+                "illumination_prior_epochs": FLAGS.illumination_prior_epochs,
+                "exclude_pairs": FLAGS.exclude_pairs and os.path.abspath(FLAGS.exclude_pairs)}
     outputs.make_output_dir(run_dir, "--run_dir")
     outputs.make_output_dir(out_dir, "--out_dir")
     state = load_state(run_dir, settings)

@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 from absl import flags
 
-from kind_tf import checkpoints, cli, decom_cache, image_io, image_store, losses, lol_pairs, training
+from kind_tf import (checkpoints, cli, decom_cache, image_io, image_store, losses, lol_pairs,
+                     pair_check, training)
 from kind_tf.errors import UserError
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
 
@@ -49,6 +50,12 @@ def _splits(config, original_train_pairs, default_samples):
         lol_pairs.list_pairs(os.path.join(config.data_dir, "our485")), config.train_pairs,
         num_samples, original_train_pairs,
     )
+    if config.exclude_pairs:
+        excluded = pair_check.read_exclusions(config.exclude_pairs)
+        left_out = [pair for pair in train if os.path.basename(pair[0]) in excluded]
+        for low, _ in left_out:
+            print(f"left out: pair '{os.path.basename(low)}' (listed in {config.exclude_pairs})")
+        train = [pair for pair in train if pair not in left_out]
     return train, held_out, lol_pairs.list_pairs(os.path.join(config.data_dir, "eval15")), num_samples
 
 

@@ -92,6 +92,10 @@ def define_flags(default_epochs):
         "original) whose sample images are written at every checkpoint. Default: the "
         "original's (restoration 13, i.e. [467:480], plus eval15; adjustment 10, i.e. "
         "[451:461]; decomposition 0, eval15 only).", lower_bound=0)
+    flags.DEFINE_string(
+        "exclude_pairs", None, "Beyond the original: a file of pair names (one per line, '#' "
+        "comments; e.g. written by python -m kind_tf.pair_check) to leave out of training; "
+        "each one left out is reported. Held-out sample pairs are not affected.")
     flags.DEFINE_enum(
         "data_mode", "auto", list(image_store.DATA_MODES),
         "memory: hold the training images in memory (uint8 photos, float32 decompositions). "
@@ -167,6 +171,7 @@ class Config:
     data_mode: str = "auto"
     memory_budget: Optional[int] = None  # bytes
     cache_dir: Optional[str] = None
+    exclude_pairs: Optional[str] = None
     # Options of stage 1's loss beyond the original (`stages.DecomOptions`; None: the original).
     decom_options: Optional[object] = None
 
@@ -212,6 +217,7 @@ def config_from_flags(original):
         memory_budget=None if FLAGS.memory_budget_gb is None else int(
             FLAGS.memory_budget_gb * 2**30),
         cache_dir=FLAGS.cache_dir,
+        exclude_pairs=FLAGS.exclude_pairs,
     )
 
 

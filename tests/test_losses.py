@@ -169,6 +169,24 @@ def test_decom_loss_matches_golden(golden):
     assert_terms_close(terms, expected)
 
 
+def test_illumination_prior_adds_its_weighted_term_to_the_original(golden):
+    g = golden("losses")
+    inputs = (g["decom_input_low"], g["decom_input_high"], g["decom_R_low"], g["decom_I_low"],
+              g["decom_R_high"], g["decom_I_high"])
+    original = losses.decom_loss(*inputs)
+    assert "illumination_prior" not in original
+    terms = losses.decom_loss(*inputs, prior_weight=0.5)
+    # mean |L - max over the image's channels|, of the low and of the high image.
+    expected = sum(
+        np.mean(np.abs(g[f"decom_I_{side}"][..., 0] - g[f"decom_input_{side}"].max(axis=-1)))
+        for side in ("low", "high"))
+    np.testing.assert_allclose(terms["illumination_prior"], expected, rtol=1e-6)
+    np.testing.assert_allclose(terms["total"], original["total"] + 0.5 * expected, rtol=1e-6)
+    for name in original:
+        if name != "total":
+            np.testing.assert_array_equal(terms[name], original[name])
+
+
 def test_restoration_loss_matches_golden(golden):
     g = golden("losses")
     terms = losses.restoration_loss(g["restoration_output_r"], g["restoration_input_high_r"])

@@ -27,6 +27,32 @@ def test_schedule_defaults_and_scaled():
         recipe.schedule(0)
 
 
+def settings(**options):
+    return {"epoch_scale": 1.0, "precision": "fp32", "seed": 0, "data_dir": "/data",
+            **recipe.OPTION_DEFAULTS, **options}
+
+
+def test_stage_commands_pass_the_options_to_their_stages():
+    options = settings(illumination_prior_weight=1.0, illumination_prior_epochs=20,
+                       exclude_pairs="/lists/suspect.txt")
+    decom = recipe.stage_command("train_decom.py", 200, 500, "/run", options)
+    assert decom[-3:] == ["--exclude_pairs=/lists/suspect.txt",
+                          "--illumination_prior_weight=1.0", "--illumination_prior_epochs=20"]
+    restoration = recipe.stage_command("train_restoration.py", 100, 500, "/run", options)
+    assert restoration[-1] == "--exclude_pairs=/lists/suspect.txt"
+    assert not any("illumination_prior" in part for part in restoration)
+    # The defaults give the original scripts' commands, as before the options existed.
+    assert recipe.stage_command("train_decom.py", 200, 500, "/run", settings())[-1] == "--seed=0"
+
+
+def test_a_run_started_before_the_options_resumes_without_them(tmp_path):
+    old = {key: value for key, value in settings().items() if key not in recipe.OPTION_DEFAULTS}
+    (tmp_path / recipe.STATE_NAME).write_text(json.dumps({"settings": old, "stages": {}}))
+    assert recipe.load_state(str(tmp_path), settings())["settings"] == settings()
+    with pytest.raises(UserError, match="--illumination_prior_weight 0.0"):
+        recipe.load_state(str(tmp_path), settings(illumination_prior_weight=1.0))
+
+
 def run_recipe(*args):
     return subprocess.run([sys.executable, "-m", "kind_tf.recipe", *args], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=900)

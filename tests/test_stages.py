@@ -75,6 +75,49 @@ def test_decom_stage(tmp_path):
     assert reflectance.shape == illumination.shape == (1, 30, 40, 3)  # I_low_3, as the original
 
 
+def test_decom_stage_is_the_original_loss_by_default(tmp_path):
+    make_lol(str(tmp_path / "LOL"), train_pairs=3, eval_pairs=1)
+    stage = stages.decom_stage(config(tmp_path))
+    assert stage.term_names == stages.DECOM_TERMS and stage.callbacks == ()
+    assert stage.loss is stages.decom_batch_loss
+
+
+def test_decom_illumination_prior_warms_up_then_leaves_the_original_loss(tmp_path):
+    make_lol(str(tmp_path / "LOL"), train_pairs=3, eval_pairs=1)
+    stage = stages.decom_stage(config(tmp_path, decom_options=stages.DecomOptions(
+        prior_weight=2.0, prior_epochs=2)))
+    assert stage.term_names == stages.DECOM_TERMS + ("illumination_prior",)
+    (schedule,) = stage.callbacks
+    net = DecomNet()
+    patches = tf.constant(np.stack([stage.images.values(index) for index in range(2)])
+                          .astype(np.float32) / 255)
+    batch = stage.to_example(patches, tf.constant([0, 0]))
+    original = stages.decom_batch_loss(net, batch)["total"]
+    totals = []
+    for epoch in range(3):
+        schedule.on_epoch_begin(epoch)
+        terms = stage.loss(net, batch)
+        totals.append(float(terms["total"]))
+        prior = float(terms["illumination_prior"])
+    assert prior > 0
+    np.testing.assert_allclose(totals[:2], [float(original) + 2.0 * prior] * 2, rtol=1e-6)
+    np.testing.assert_allclose(totals[2], original, rtol=1e-6)  # epoch 3: the original
+
+
+def test_exclude_pairs_leaves_the_listed_training_pairs_out(tmp_path, capsys):
+    make_lol(str(tmp_path / "LOL"), train_pairs=5, eval_pairs=1)
+    listed = tmp_path / "suspect.txt"
+    listed.write_text("1.png  # structure correlation 0.1 < 0.6\n3.png\n")
+    stage = stages.decom_stage(config(tmp_path, exclude_pairs=str(listed)))
+    assert len(stage.images) == 3
+    kept = [pair for pair in lol_pairs.list_pairs(str(tmp_path / "LOL" / "our485"))
+            if os.path.basename(pair[0]) not in ("1.png", "3.png")]
+    np.testing.assert_array_equal(stage.images.values(2)[..., :3],
+                                  image_io.load_image(kept[2][0]))
+    out = capsys.readouterr().out
+    assert f"left out: pair '1.png' (listed in {listed})" in out and "'3.png'" in out
+
+
 def test_stages_refuse_images_smaller_than_the_patch(tmp_path, capsys):
     make_lol(str(tmp_path / "LOL"), train_pairs=2, eval_pairs=1, size=(40, 30))
     with pytest.raises(UserError, match="none of the 2 training pairs can be used; the first: .*40x30"):
