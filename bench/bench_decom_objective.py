@@ -12,6 +12,10 @@ that folder, or one checkpoint prefix such as .../decom_net_train/model.ckpt-100
 - the same loss on whole images, as the nets are used (and as `bench_bf16_training.py`
   scores). `--eval15_only` skips both losses.
 
+`--offsets 0,0.1,...` also walks the loss of the first net along a brightening of its L_low:
+L_low + offset with R_low scaled to keep R_low * L_low (the reconstruction) unchanged, which
+shows which terms pull L_low up or down (docs/reproducing_kind.md, "the mechanism").
+
 Every row is printed and merged into `--out` (JSON, by name, with host, date and command).
 
     .venv/bin/python bench/bench_decom_objective.py --data_dir ~/data/LOL \
@@ -110,6 +114,22 @@ def patch_objective(net, patches):
                   for start in range(0, len(lows) - BATCH_SIZE + 1, BATCH_SIZE)])
 
 
+def brightening(net, patches, offsets):
+    """{offset: mean decom loss terms} of `net`'s decomposition of `patches` in batches of
+    `BATCH_SIZE`, with L_low + offset and R_low * L_low / (L_low + offset)."""
+    lows, highs = patches
+    rows = {offset: [] for offset in offsets}
+    for start in range(0, len(lows) - BATCH_SIZE + 1, BATCH_SIZE):
+        low, high = lows[start : start + BATCH_SIZE], highs[start : start + BATCH_SIZE]
+        (r_low, l_low), (r_high, l_high) = net(low), net(high)
+        for offset in offsets:
+            brighter = l_low + offset
+            terms = losses.decom_loss(low, high, r_low * l_low / brighter, brighter, r_high,
+                                      l_high)
+            rows[offset].append({name: float(value) for name, value in terms.items()})
+    return {offset: _mean(terms) for offset, terms in rows.items()}
+
+
 def _merge_results(path, name, rows):
     """Merges `rows` ({scored on: {yardstick: value}}) of DecomNet `name` into the JSON `path`."""
     results = {}
@@ -133,6 +153,7 @@ def main(argv):
     train = lol_pairs.list_pairs(os.path.join(FLAGS.data_dir, "our485"))[:TRAIN_PAIRS:FLAGS.stride]
     eval15 = lol_pairs.list_pairs(os.path.join(FLAGS.data_dir, "eval15"))
     train_name = f"our485[0:{TRAIN_PAIRS}:{FLAGS.stride}]"
+    FLAGS.offsets = [float(offset) for offset in FLAGS.offsets]
     patches = None if FLAGS.eval15_only else random_patches(train, FLAGS.patches_per_pair, seed=0)
     for entry in FLAGS.ckpt:
         name, _, path = entry.partition("=")
@@ -149,6 +170,11 @@ def main(argv):
             print(f"| {name} | {where} | "
                   + " | ".join(f"{key} {value:.4f}" for key, value in result.items()) + " |",
                   flush=True)
+        if FLAGS.offsets and entry == FLAGS.ckpt[0] and patches is not None:
+            for offset, result in brightening(net, patches, FLAGS.offsets).items():
+                rows[f"L_low + {offset}, R_low * L_low kept, patches"] = result
+                print(f"| {name} | L_low + {offset} | " + " | ".join(
+                    f"{key} {value:.4f}" for key, value in result.items()) + " |", flush=True)
         if FLAGS.out:
             _merge_results(FLAGS.out, name, rows)
 
@@ -157,6 +183,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("data_dir", None, "LOL folder holding our485/ and eval15/.")
     flags.DEFINE_list("ckpt", None, "name=path entries: a checkpoint root holding "
                       "decom_net_train/, that folder, or a checkpoint prefix.")
+    flags.DEFINE_list("offsets", [], "Offsets added to the first net's L_low on the patches "
+                      "(see the module doc), e.g. 0,0.1,0.2,0.35.")
     flags.DEFINE_bool("eval15_only", False, "Only the eval15 yardsticks (no objective).")
     flags.DEFINE_string("out", os.path.join(ROOT, "bench", "results", "decom_objective.json"),
                         "JSON file the rows are merged into, by name ('' for none).")

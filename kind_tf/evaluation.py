@@ -9,6 +9,8 @@ The same run also scores two variants that papers report, so one run gives the w
 a fixed ratio (5.0, the original `evaluate.py`'s light level: no ground truth used) and the
 GT-mean protocol of later papers (Retinexformer's `--GT_mean`, also LLFlow's): the output
 scaled so that its gray mean equals the ground truth's, which factors the light level out.
+It also scores what `kind_tf.enhance` gives a user by default: the fixed ratio with the
+original post-processing (dark-region mask, fusion with the input).
 """
 
 import os
@@ -25,7 +27,7 @@ PUBLISHED = (("KinD (paper)", 20.87, 0.80), ("KinD++ (paper)", 21.30, 0.82))
 METRIC_NAMES = ("psnr", "ssim", "ssim_gray")
 # The original evaluate.py enhances its test photos at this ratio.
 FIXED_RATIO = 5.0
-VARIANTS = ("fixed_ratio", "auto_ratio", "gt_mean")
+VARIANTS = ("fixed_ratio", "auto_ratio", "gt_mean", "enhance_default")
 CSV_COLUMNS = ("name", *METRIC_NAMES, "ratio", "auto_ratio",
                *(f"{variant}_{key}" for variant in VARIANTS for key in METRIC_NAMES))
 # ITU-R 601 luma, the gray of the GT-mean scaling (as cv2's RGB2GRAY).
@@ -160,10 +162,12 @@ def evaluate(nets, data_dir, output_dir, ratio=None, selection=slice(None), deta
         ours = image_io.read_rgb(path)
         fixed, automatic = (outputs.to_uint8(pipeline.enhance(low, *nets, r, denoise=False))[0]
                             for r in (fixed_ratio, auto))
+        default = outputs.to_uint8(pipeline.enhance(low, *nets, fixed_ratio, denoise=True))[0]
         row = {"name": name, **metrics.image_metrics(ours, truth), "ratio": image_ratio,
                "auto_ratio": auto}
         for variant, image in (("fixed_ratio", fixed), ("auto_ratio", automatic),
-                               ("gt_mean", gt_mean_scaled(ours, truth))):
+                               ("gt_mean", gt_mean_scaled(ours, truth)),
+                               ("enhance_default", default)):
             row.update({f"{variant}_{key}": value
                         for key, value in metrics.image_metrics(image, truth).items()})
         rows.append(row)
@@ -184,6 +188,9 @@ def evaluate(nets, data_dir, output_dir, ratio=None, selection=slice(None), deta
             "gt_mean": {"mean": _means(rows, "gt_mean_"),
                         "protocol": "the output above scaled to the ground truth's gray mean "
                                     "(ITU-R 601 luma), clipped, 8-bit"},
+            "enhance_default": {"mean": _means(rows, "enhance_default_"), "ratio": fixed_ratio,
+                                "protocol": "kind_tf.enhance's default: the fixed ratio with "
+                                            "the original post-processing"},
         },
     }
     outputs.write_json(os.path.join(output_dir, "metrics.json"), report)
@@ -204,6 +211,7 @@ def format_table(report):
         (ratio_label(variants["fixed_ratio"]["ratio"]), variants["fixed_ratio"]["mean"]),
         (ratio_label("auto"), variants["auto_ratio"]["mean"]),
         ("GT mean (of the first row)", variants["gt_mean"]["mean"]),
+        ("kind_tf.enhance default", variants["enhance_default"]["mean"]),
     ]
     lines = [
         f"protocol: {report['protocol']['name']}, {report['protocol']['images']} images",

@@ -147,12 +147,14 @@ class DecomOptions:
 
     prior_weight: weight of `losses.illumination_prior` (L_low and L_high near the max over
         channels of their images); 0: the original loss.
-    prior_epochs: the prior applies in the first this many epochs only, the original loss
-        after them (a warm-up that picks the basin); 0: in every epoch.
+    prior_epochs: `prior_weight` applies in the first this many epochs only (a warm-up that
+        picks the basin), `prior_weight_after` after them; 0: `prior_weight` in every epoch.
+    prior_weight_after: the prior's weight after the warm-up; 0: the original loss.
     """
 
     prior_weight: float = 0.0
     prior_epochs: int = 0
+    prior_weight_after: float = 0.0
 
 
 def define_decom_flags():
@@ -162,15 +164,19 @@ def define_decom_flags():
         "mean|L - max_c I| of the low and the high image (LIME's illumination prior) to the "
         "DecomNet loss. 0 (default): the original loss.", lower_bound=0)
     flags.DEFINE_integer(
-        "illumination_prior_epochs", 0, "With --illumination_prior_weight: apply the prior in "
-        "the first this many epochs only, the original loss after them; 0: every epoch.",
-        lower_bound=0)
+        "illumination_prior_epochs", 0, "With --illumination_prior_weight: apply that weight in "
+        "the first this many epochs only, --illumination_prior_weight_after after them; 0: "
+        "every epoch.", lower_bound=0)
+    flags.DEFINE_float(
+        "illumination_prior_weight_after", 0.0, "The prior's weight after "
+        "--illumination_prior_epochs; 0 (default): the original loss.", lower_bound=0)
 
 
 def decom_options_from_flags():
     """The `DecomOptions` of the parsed `define_decom_flags` flags."""
     values = flags.FLAGS
-    return DecomOptions(values.illumination_prior_weight, values.illumination_prior_epochs)
+    return DecomOptions(values.illumination_prior_weight, values.illumination_prior_epochs,
+                        values.illumination_prior_weight_after)
 
 
 class _PriorSchedule(keras.callbacks.Callback):
@@ -181,8 +187,8 @@ class _PriorSchedule(keras.callbacks.Callback):
         self.weight, self.options = weight, options
 
     def on_epoch_begin(self, epoch, logs=None):
-        on = self.options.prior_epochs == 0 or epoch < self.options.prior_epochs
-        self.weight.assign(self.options.prior_weight if on else 0.0)
+        warm = self.options.prior_epochs == 0 or epoch < self.options.prior_epochs
+        self.weight.assign(self.options.prior_weight if warm else self.options.prior_weight_after)
 
 
 def decom_example(patches, seed):
@@ -248,7 +254,8 @@ def decom_stage(config):
     weight = tf.Variable(options.prior_weight, trainable=False, dtype=tf.float32,
                          name="illumination_prior_weight")
     print(f"DecomNet loss: the original plus {options.prior_weight} x illumination prior"
-          + (f" in epochs 1..{options.prior_epochs}" if options.prior_epochs else ""))
+          + (f" in epochs 1..{options.prior_epochs}, {options.prior_weight_after} x after"
+             if options.prior_epochs else ""))
     return training.Stage(
         DecomNet, lambda net, batch: decom_batch_loss(net, batch, weight),
         DECOM_TERMS + ("illumination_prior",), images, decom_example, samples,

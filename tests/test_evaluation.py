@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from kind_tf import evaluation, image_io, metrics, outputs
+from kind_tf import evaluation, image_io, metrics, outputs, pipeline
 from kind_tf.errors import UserError
 
 
@@ -53,7 +53,8 @@ def test_report_files(two_images):
     assert csv_lines[0] == (
         "name,psnr,ssim,ssim_gray,ratio,auto_ratio,fixed_ratio_psnr,fixed_ratio_ssim,"
         "fixed_ratio_ssim_gray,auto_ratio_psnr,auto_ratio_ssim,auto_ratio_ssim_gray,"
-        "gt_mean_psnr,gt_mean_ssim,gt_mean_ssim_gray"
+        "gt_mean_psnr,gt_mean_ssim,gt_mean_ssim_gray,enhance_default_psnr,"
+        "enhance_default_ssim,enhance_default_ssim_gray"
     ) and len(csv_lines) == 3
     comparison = image_io.read_rgb(output_dir / "comparison.png")
     assert comparison.shape == (2 * evaluation.COMPARISON_HEIGHT, 3 * 300, 3)
@@ -63,11 +64,12 @@ def test_table_shows_this_run_beside_the_published_numbers(two_images):
     report = two_images[0]
     lines = evaluation.format_table(report).splitlines()
     assert lines[0] == "protocol: LOL GT-ratio (evaluate_LOLdataset.py), 2 images"
-    rows = {line[:30].strip(): line[30:].split() for line in lines[2:8]}
+    rows = {line[:30].strip(): line[30:].split() for line in lines[2:9]}
     means = {"GT ratio (authors' protocol)": report["mean"],
              "ratio 5": report["variants"]["fixed_ratio"]["mean"],
              "ratio auto": report["variants"]["auto_ratio"]["mean"],
-             "GT mean (of the first row)": report["variants"]["gt_mean"]["mean"]}
+             "GT mean (of the first row)": report["variants"]["gt_mean"]["mean"],
+             "kind_tf.enhance default": report["variants"]["enhance_default"]["mean"]}
     for name, mean in means.items():
         assert rows[name] == [f"{mean['psnr']:.2f}", f"{mean['ssim']:.3f}",
                               f"{mean['ssim_gray']:.3f}"]
@@ -96,6 +98,19 @@ def test_variants_fixed_ratio_and_gt_mean(two_images, lol_dir, reference_nets, t
         assert row["gt_mean_psnr"] != row["psnr"]
     means = report["variants"]["gt_mean"]["mean"]
     assert means["psnr"] == pytest.approx(np.mean([r["gt_mean_psnr"] for r in report["images"]]))
+
+
+def test_enhance_default_variant_scores_what_kind_tf_enhance_writes(two_images, lol_dir,
+                                                                    reference_nets):
+    report = two_images[0]
+    for row in report["images"]:
+        low = image_io.load_image(f"{lol_dir}/eval15/low/{row['name']}.png")[None]
+        truth = image_io.read_rgb(f"{lol_dir}/eval15/high/{row['name']}.png")
+        # kind_tf.enhance's defaults: ratio 5.0, the original post-processing on.
+        enhanced = outputs.to_uint8(pipeline.enhance(low, *reference_nets, 5.0))[0]
+        assert row["enhance_default_psnr"] == metrics.psnr(enhanced, truth)
+        assert row["enhance_default_psnr"] != row["fixed_ratio_psnr"]  # post-processing differs
+    assert report["variants"]["enhance_default"]["ratio"] == 5.0
 
 
 def test_gt_mean_scaling_matches_the_gray_means():
