@@ -25,7 +25,6 @@ Every row is printed and merged into `--out` (JSON, by name, with host, date and
 import datetime
 import json
 import os
-import platform
 import sys
 
 from absl import app, flags
@@ -36,7 +35,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from kind_tf import checkpoints, image_io, lol_pairs, losses  # noqa: E402
+from kind_tf import checkpoints, image_io, lol_pairs, losses, recipe  # noqa: E402
 from kind_tf.models import DecomNet  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -137,8 +136,8 @@ def _merge_results(path, name, rows):
         with open(path) as file:
             results = json.load(file)
     results[name] = {
-        "date": datetime.date.today().isoformat(), "host": platform.processor() or
-        platform.machine(), "command": " ".join(["bench/bench_decom_objective.py"] + sys.argv[1:]),
+        "date": datetime.date.today().isoformat(), "host": recipe.host_description(),
+        "command": " ".join(["bench/bench_decom_objective.py"] + sys.argv[1:]),
         **{where: {key: round(float(value), 5) for key, value in row.items()}
            for where, row in rows.items()},
     }

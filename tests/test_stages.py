@@ -82,17 +82,17 @@ def test_decom_stage_is_the_original_loss_by_default(tmp_path):
     assert stage.loss is stages.decom_batch_loss
 
 
-def test_decom_illumination_prior_warms_up_then_leaves_the_original_loss(tmp_path):
+@pytest.mark.parametrize("after", [0.0, 0.5])
+def test_decom_illumination_prior_warms_up_then_takes_its_weight_after(tmp_path, after):
     make_lol(str(tmp_path / "LOL"), train_pairs=3, eval_pairs=1)
     stage = stages.decom_stage(config(tmp_path, decom_options=stages.DecomOptions(
-        prior_weight=2.0, prior_epochs=2)))
+        prior_weight=2.0, prior_epochs=2, prior_weight_after=after)))
     assert stage.term_names == stages.DECOM_TERMS + ("illumination_prior",)
     (schedule,) = stage.callbacks
     net = DecomNet()
-    patches = tf.constant(np.stack([stage.images.values(index) for index in range(2)])
-                          .astype(np.float32) / 255)
+    patches = tf.constant(np.stack([stage.images.values(index) for index in range(2)]))
     batch = stage.to_example(patches, tf.constant([0, 0]))
-    original = stages.decom_batch_loss(net, batch)["total"]
+    original = float(stages.decom_batch_loss(net, batch)["total"])
     totals = []
     for epoch in range(3):
         schedule.on_epoch_begin(epoch)
@@ -100,8 +100,9 @@ def test_decom_illumination_prior_warms_up_then_leaves_the_original_loss(tmp_pat
         totals.append(float(terms["total"]))
         prior = float(terms["illumination_prior"])
     assert prior > 0
-    np.testing.assert_allclose(totals[:2], [float(original) + 2.0 * prior] * 2, rtol=1e-6)
-    np.testing.assert_allclose(totals[2], original, rtol=1e-6)  # epoch 3: the original
+    # Epochs 1 and 2 at the warm-up weight, epoch 3 at the weight after (0: the original).
+    np.testing.assert_allclose(totals, [original + 2.0 * prior] * 2 + [original + after * prior],
+                               rtol=1e-6)
 
 
 def test_exclude_pairs_leaves_the_listed_training_pairs_out(tmp_path, capsys):
