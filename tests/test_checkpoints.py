@@ -60,10 +60,23 @@ def test_tf1_checkpoint_loads_every_variable_exactly(reference_checkpoint, model
         np.testing.assert_array_equal(variable.numpy(), stored[name])
 
 
+def _assert_weights_equal(model, tensors):
+    """`model`'s weights are `tensors` ({TF1 name: array}), every one of them."""
+    names = checkpoints.variable_map(model)
+    assert names.keys() == tensors.keys()
+    for name, variable in names.items():
+        np.testing.assert_array_equal(variable.numpy(), tensors[name], err_msg=name)
+
+
 def test_prefix_and_folder_both_accepted(reference_checkpoint):
     folder = reference_checkpoint("illumination_adjust_net_train")
-    assert checkpoints.checkpoint_prefix(folder) == os.path.join(folder, "model.ckpt")
-    assert checkpoints.load_weights(IllumAdjustNet(), os.path.join(folder, "model.ckpt"))
+    prefix = os.path.join(folder, "model.ckpt")
+    assert checkpoints.checkpoint_prefix(folder) == prefix
+    stored = _reference_tensors(folder)
+    for path in (prefix, folder):
+        model = IllumAdjustNet()
+        assert checkpoints.load_weights(model, path) == prefix
+        _assert_weights_equal(model, stored)
 
 
 def test_own_format_round_trip_gives_identical_outputs(tmp_path):
@@ -74,7 +87,10 @@ def test_own_format_round_trip_gives_identical_outputs(tmp_path):
     assert checkpoints.load_weights(restored, str(tmp_path / "illumination_adjust_net_train")) == prefix
     np.testing.assert_array_equal(model(inputs), restored(inputs))
     # load_net finds it under the root by the authors' folder name.
-    checkpoints.load_net(IllumAdjustNet(), str(tmp_path))
+    found = IllumAdjustNet()
+    assert checkpoints.load_net(found, str(tmp_path)) == prefix
+    _assert_weights_equal(found, {name: variable.numpy() for name, variable in
+                                  checkpoints.variable_map(model).items()})
 
 
 def test_own_format_stores_tf1_names(tmp_path):
@@ -104,7 +120,10 @@ def test_training_checkpoint_carries_optimizer_and_epoch(tmp_path):
     ).restore(manager.latest_checkpoint).assert_consumed()
     assert int(fresh_epoch) == 7 and int(fresh_optimizer.iterations) == 42
     # The same checkpoint also serves inference through load_weights.
-    checkpoints.load_weights(IllumAdjustNet(), str(tmp_path))
+    inference = IllumAdjustNet()
+    checkpoints.load_weights(inference, str(tmp_path))
+    _assert_weights_equal(inference, {name: variable.numpy() for name, variable in
+                                      checkpoints.variable_map(model).items()})
 
 
 def test_another_nets_checkpoint_is_named(reference_checkpoint):

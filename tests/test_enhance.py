@@ -7,10 +7,11 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from conftest import REPO_ROOT
-from kind_tf import enhance, image_io, pipeline
+from kind_tf import checkpoints, enhance, image_io, outputs, pipeline
 from kind_tf.errors import UserError
 
 
@@ -122,6 +123,7 @@ def test_help_explains_the_ratio():
     result = run_enhance("--help")
     assert "Light level" in result.stdout and "0-5" in result.stdout
     assert "'auto'" in result.stdout and "--target_brightness" in result.stdout
+    assert "(default: '5.0')" in result.stdout  # The original evaluate.py's light level.
 
 
 def test_auto_ratio_photo_equals_the_pipeline_at_its_ratio(photos, reference_ckpt_root,
@@ -152,15 +154,29 @@ def test_input_paths(photos, tmp_path):
 
 @pytest.mark.slow
 def test_shipped_weights_by_default_brighten_the_authors_test_images(reference_dir, tmp_path):
-    # No --ckpt: the shipped weights in pretrained/.
-    result = run_enhance("--input", f"{reference_dir}/test_images", "--output_dir", str(tmp_path))
+    # No --ckpt or --nodenoise: the shipped weights in pretrained/, the original
+    # post-processing. Their adjustment net saturates from a ratio of about 4 (4.0 and the
+    # default 5.0 give these images to one level), so a ratio where it tells: 1.4 and 1.6
+    # move 60-85% of the pixels by up to 6 levels from 1.5.
+    result = run_enhance("--input", f"{reference_dir}/test_images", "--output_dir", str(tmp_path),
+                         "--ratio", "1.5")
     assert result.returncode == 0, result.stderr
+    decom, restoration, adjust = pipeline.load_nets(checkpoints.PRETRAINED_DIR)
     for name in sorted(os.listdir(f"{reference_dir}/test_images")):
+        image = image_io.load_image(f"{reference_dir}/test_images/{name}")[None]
+        output = image_io.read_rgb(tmp_path / f"{name.split('.')[0]}_kindle.png").astype(int)
+        # The original evaluate.py, net by net: decompose, restore R, adjust L to the ratio,
+        # then the post-processing (checked against the original's golden arrays elsewhere).
+        decom_r, decom_i = decom(image)
+        restored_r = restoration([decom_r, decom_i])
+        adjusted_i = adjust([decom_i, tf.fill(tf.shape(decom_i), 1.5)])
+        final = pipeline.postprocess_steps(image, decom_r, decom_i, restored_r,
+                                           adjusted_i)["final"]
+        expected = outputs.to_uint8(final.numpy()[0]).astype(int)
+        assert np.abs(output - expected).max() <= 1, name  # float noise at a truncation
+        assert np.mean(output != expected) < 1e-3, name
+        # Brighter than the input (measured +16 to +21 levels of the mean) and not a
+        # saturated white sheet (means 54-123, standard deviations 52-85).
         low = image_io.read_rgb(f"{reference_dir}/test_images/{name}").astype(np.float64)
-        output = image_io.read_rgb(tmp_path / f"{name.split('.')[0]}_kindle.png").astype(np.float64)
-        assert output.shape == low.shape and np.isfinite(output).all()
-        # Brighter than the input (04.JPG is a dusk scene, mean 105: +24 levels measured),
-        # its dark quarter most, and not a saturated white sheet.
         assert output.mean() > low.mean() + 10, name
-        assert np.percentile(output, 25) > np.percentile(low, 25) + 10, name
-        assert output.mean() < 230 and output.std() > 10, name
+        assert output.mean() < 200 and output.std() > 30, name

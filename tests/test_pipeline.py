@@ -130,7 +130,9 @@ def test_bf16_is_mixed_precision_close_to_fp32(reference_ckpt_root, reference_ne
     assert result.dtype == tf.float32
     reference = pipeline.enhance(image, *reference_nets, 5.0).numpy()
     difference = np.abs(result.numpy() - reference)
-    assert 0 < difference.max() < 0.05 and difference.mean() < 0.005
+    # Measured max 1.4e-3 (a third of an 8-bit level), mean 2.8e-4 (AVX2 host, bf16 emulated
+    # by oneDNN); a bf16 kernel of another CPU rounds alike, hence margins of 2-3x.
+    assert 0 < difference.max() < 0.004 and difference.mean() < 0.0006
 
 
 def test_unknown_precision_is_refused(reference_ckpt_root):

@@ -49,17 +49,26 @@ def test_synthesize_folder_writes_lol_layout(tmp_path):
     assert synthesis.synthesize_folder(image_io.list_images(str(tmp_path)), str(split), seed=1) == 2
     pairs = lol_pairs.list_pairs(str(split))
     assert [os.path.basename(low) for low, _ in pairs] == ["a.png", "b.png"]
-    np.testing.assert_array_equal(image_io.read_rgb(pairs[0][1]), _photo())
+    # One generator of the seed, drawn photo after photo in name order.
+    rng = np.random.default_rng(1)
+    for low, high in pairs:
+        np.testing.assert_array_equal(image_io.read_rgb(high), _photo())
+        np.testing.assert_array_equal(image_io.read_rgb(low),
+                                      synthesis.darken_and_add_noise(_photo(), rng))
 
 
 def test_cli(tmp_path):
     Image.fromarray(_photo()).save(tmp_path / "photo.png")
     command = [sys.executable, "-m", "kind_tf.synthesis", "--output_dir", str(tmp_path / "pairs")]
-    ok = subprocess.run(
-        command + ["--input", str(tmp_path / "photo.png")], cwd=REPO_ROOT, capture_output=True, text=True
-    )
+    ok = subprocess.run(command + ["--input", str(tmp_path / "photo.png"), "--seed", "5"],
+                        cwd=REPO_ROOT, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert os.path.isfile(tmp_path / "pairs" / "low" / "photo.png")
+    assert "wrote 1 low/high pairs" in ok.stdout
+    np.testing.assert_array_equal(image_io.read_rgb(tmp_path / "pairs" / "high" / "photo.png"),
+                                  _photo())
+    np.testing.assert_array_equal(
+        image_io.read_rgb(tmp_path / "pairs" / "low" / "photo.png"),
+        synthesis.darken_and_add_noise(_photo(), np.random.default_rng(5)))
     bad = subprocess.run(
         command + ["--input", str(tmp_path / "missing")], cwd=REPO_ROOT, capture_output=True, text=True
     )

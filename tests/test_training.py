@@ -1,8 +1,11 @@
 """The shared training loop: schedules, flags, the train step, resume, guards and logs."""
 
+import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 import types
 
 import keras
@@ -11,7 +14,8 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from kind_tf import checkpoints, image_store, models, stages, training
+from conftest import REPO_ROOT
+from kind_tf import checkpoints, image_io, image_store, models, outputs, stages, training
 from kind_tf.errors import UserError
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
 from test_summaries import read_events
@@ -115,6 +119,62 @@ def test_loss_falls_when_fitting_one_batch(name, precision):
     assert float(loss(net, batch)["total"]) < 0.8 * before
 
 
+# One StageTrainer.train_step (DecomNet, SGD) on a batch of 4: on one device, and under
+# MirroredStrategy on 2 logical CPUs (set up before TensorFlow starts, hence a subprocess),
+# each replica taking 2. SGD, as Adam's first steps hardly depend on the gradient's scale:
+# the update is then proportional to the gradient the replicas' sum gives.
+MIRRORED_TRAIN_STEP = """
+import json, sys
+import keras
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[1])
+from kind_tf import stages, training
+from kind_tf.models import DecomNet
+
+high = np.random.default_rng(0).random((4, 24, 24, 3), dtype=np.float32)
+batch = {"low": high * 0.2, "high": high}
+keras.utils.set_random_seed(0)
+initial = DecomNet().get_weights()
+
+def one_step(strategy):
+    with strategy.scope():
+        net = DecomNet()
+        net.set_weights(initial)
+        trainer = training.StageTrainer(net, stages.decom_batch_loss, stages.DECOM_TERMS)
+        trainer.compile(optimizer=keras.optimizers.SGD(0.1))
+    history = trainer.fit(tf.data.Dataset.from_tensors(batch), epochs=1, steps_per_epoch=1,
+                          shuffle=False, verbose=0).history
+    return [new - old for new, old in zip(net.get_weights(), initial)], history["total"][0]
+
+single, single_total = one_step(tf.distribute.get_strategy())
+mirrored_strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+mirrored, mirrored_total = one_step(mirrored_strategy)
+print(json.dumps({
+    "replicas": mirrored_strategy.num_replicas_in_sync,
+    "single_total": single_total, "mirrored_total": mirrored_total,
+    "update_scale": max(float(np.abs(update).max()) for update in single),
+    "update_difference": max(float(np.abs(a - b).max()) for a, b in zip(mirrored, single)),
+}))
+"""
+
+
+@pytest.mark.slow
+def test_mirrored_train_step_updates_as_one_device_on_the_global_batch():
+    result = subprocess.run([sys.executable, "-c", MIRRORED_TRAIN_STEP, REPO_ROOT],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert values["replicas"] == 2
+    np.testing.assert_allclose(values["mirrored_total"], values["single_total"], rtol=1e-6)
+    # Measured: updates up to 1.3e-2 agree to 1.8e-8. Without the division by the replicas
+    # the mirrored update is twice the single one.
+    assert values["update_scale"] > 1e-3
+    assert values["update_difference"] <= 1e-5 * values["update_scale"]
+
+
 def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
     guard = training._StopOnNonFiniteLoss(str(tmp_path))
     guard.on_epoch_end(0, {"total": 0.5, "learning_rate": 1e-4})
@@ -122,8 +182,12 @@ def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
         guard.on_epoch_end(2, {"total": float("nan"), "grad": float("inf")})
 
 
+def stage_images(rng):
+    return [rng.random((30, 40, 2), dtype=np.float32) for _ in range(4)]
+
+
 def tiny_stage(rng, samples_seen=None):
-    images = [rng.random((30, 40, 2), dtype=np.float32) for _ in range(4)]
+    images = stage_images(rng)
     store = image_store.ImageStore.create([(30, 40)] * 4, 2, np.float32)
     for index, image in enumerate(images):
         store.put(index, image)
@@ -175,7 +239,12 @@ def test_train_saves_and_resumes_with_optimizer_state(tmp_path, capsys):
     assert reader.get_tensor(next(k for k in keys if "iterations" in k)) == 6
     restored = IllumAdjustNet()
     checkpoints.load_weights(restored, folder)
-    assert not np.array_equal(restored.get_weights()[0], net.get_weights()[0])
+    steps = [np.abs(after - before).max()
+             for after, before in zip(restored.get_weights(), net.get_weights())]
+    # Epoch 3 went on from the epoch-2 weights by its two Adam steps at lr 1e-3 / 3: every
+    # variable moved (measured: the least-moved by 4.4e-4), none by more than about two
+    # steps (measured 6.7e-4; a fresh initialization would be ~0.1 away).
+    assert 1e-4 < min(steps) and max(steps) < 1e-3
 
     # Already done: nothing to train.
     assert training.train(stage, tiny_config(tmp_path, epochs=3)) == 3
@@ -208,8 +277,17 @@ def test_bf16_training_keeps_fp32_weights_and_checkpoints(tmp_path):
     # An fp32 net (inference, or an fp32 run resuming) loads them as they are.
     net = IllumAdjustNet()
     checkpoints.load_weights(net, adjust_folder(tmp_path))
-    sample = tmp_path / "samples" / "illumination_adjust_net_train" / "sample_2.png"
-    assert sample.exists()
+    # The epoch-2 sample is the bf16 net of that checkpoint on the sample input.
+    with models.precision("bf16"):
+        bf16_net = IllumAdjustNet()
+    checkpoints.load_weights(bf16_net, adjust_folder(tmp_path))
+    illumination = stage_images(np.random.default_rng(0))[0][None, ..., :1]
+    adjusted = bf16_net([illumination, np.ones_like(illumination)], training=False)
+    sample = image_io.read_rgb(
+        tmp_path / "samples" / "illumination_adjust_net_train" / "sample_2.png").astype(int)
+    expected = outputs.to_uint8(outputs.side_by_side(illumination, adjusted)).astype(int)
+    # Written as grayscale; measured equal (the fp32 net's sample differs on 1.3% of pixels).
+    np.testing.assert_array_equal(sample, np.repeat(expected[..., None], 3, axis=-1))
     assert training.train(stage, tiny_config(tmp_path, epochs=3)) == 3
 
 
