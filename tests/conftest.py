@@ -60,7 +60,8 @@ def lol_dir():
 @pytest.fixture(scope="session")
 def niqe_reference_dir():
     """Photos whose MATLAB NIQE is published: BasicSR's baboon.png, pyiqa's I03-I19.bmp."""
-    return _require(NIQE_REFERENCE, "NIQE reference photos")
+    return _require(NIQE_REFERENCE, "NIQE reference photos (docs/no_reference.md, "
+                    "'Validation', says where they come from; or set KIND_NIQE_REFERENCE)")
 
 
 @pytest.fixture(scope="session")
