@@ -126,8 +126,7 @@ def set_name(data_dir):
 
 def format_table(report):
     """This run's mean metrics and the input's, beside the KinD paper's for the set if known."""
-    setting = report["protocol"]["setting"]
-    label = "ours, " + ("ratio auto" if setting == "auto" else f"ratio {setting:g}")
+    label = evaluation.ratio_label(report["protocol"]["setting"])
     name = set_name(report["protocol"]["data_dir"])
     names = report["protocol"]["metrics"]
     published = [(f"KinD (paper), {name}", PUBLISHED[name])] if name in PUBLISHED else []

@@ -118,7 +118,7 @@ def test_no_reference_end_to_end(reference_dir, reference_ckpt_root, tmp_path):
     assert [row["name"] for row in report["images"]] == ["4"]
     assert report["images"][0]["ratio"] == 3.0 and report["protocol"]["denoise"] is True
     table = result.stdout.splitlines()
-    row = next(line for line in table if line.startswith("ours, ratio 3"))
+    row = next(line for line in table if line.startswith("ratio 3 "))
     assert row.split()[-2:] == [f"{report['mean']['loe']:.1f}", f"{report['mean']['niqe']:.3f}"]
     assert os.path.exists(tmp_path / "out" / "comparison.png")
 

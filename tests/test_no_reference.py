@@ -79,7 +79,7 @@ def test_table(run):
     report, _ = run
     lines = no_reference.format_table(report).splitlines()
     assert lines[0].endswith(", 2 photos") and lines[1].split() == ["LOE", "NIQE"]
-    assert lines[2].split() == ["ours,", "ratio", "auto", f"{report['mean']['loe']:.1f}",
+    assert lines[2].split() == ["ratio", "auto", f"{report['mean']['loe']:.1f}",
                                 f"{report['mean']['niqe']:.3f}"]
     assert lines[3].split()[-1] == f"{report['input']['mean']['niqe']:.3f}"
     assert "not transcribed" in lines[-1]
