@@ -1,10 +1,11 @@
 """Image quality metrics of the evaluations, on 8-bit RGB images (H, W, 3) uint8.
 
-Full-reference (`FULL_REFERENCE`, against a ground truth): PSNR on RGB with data range 255; SSIM as Wang et al. (11x11 Gaussian window, sigma 1.5,
-K1 0.01, K2 0.03, 'VALID' window positions) per RGB channel and averaged, the definition of
-`tf.image.ssim` on uint8 with max_val 255, here in float64 (tf.image.ssim computes in float32,
-which moves dark images' SSIM by ~1e-5); and SSIM on the grayscale images (ITU-R 601 luma
-rounded to uint8, as PIL's `convert('L')`), the variant many low-light papers report.
+Full-reference (`FULL_REFERENCE`, against a ground truth): PSNR on RGB with data range 255;
+SSIM as Wang et al. (11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, 'VALID' window
+positions) per RGB channel and averaged, the definition of `tf.image.ssim` on uint8 with
+max_val 255, here in float64 (tf.image.ssim computes in float32, which moves dark images' SSIM
+by ~1e-5); and SSIM on the grayscale images (ITU-R 601 luma rounded to uint8, as PIL's
+`convert('L')`), the variant many low-light papers report.
 
 No-reference (`NO_REFERENCE`, the paper's other two): LOE, the lightness order error of an
 enhanced image against its low-light input (`lightness_order_error`), and NIQE

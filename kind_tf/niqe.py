@@ -31,7 +31,8 @@ WINDOW_SIZE = 7
 WINDOW_SIGMA = 7 / 6
 # MATLAB rgb2gray: the first row of inv of the NTSC (YIQ) matrix.
 RGB2GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)
-# MATLAB rgb2ycbcr on uint8 (ITU-R BT.601, 16-235): Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255.
+# MATLAB rgb2ycbcr on uint8 (ITU-R BT.601, 16-235):
+# Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255.
 YCBCR_Y = (65.481 / 255, 128.553 / 255, 24.966 / 255)
 YCBCR_Y_OFFSET = 16.0
 CHANNELS = ("gray", "y")

@@ -68,7 +68,7 @@ def contact_row(low, ours, row):
         return f"{prefix} NIQE {value:.2f}" if value is not None else prefix
 
     return np.concatenate([evaluation.labelled_tile(low, label(row["name"], "input_niqe")),
-                           evaluation.labelled_tile(ours, label("ours", "niqe"))], axis=1)
+                           evaluation.labelled_tile(ours, label("enhanced", "niqe"))], axis=1)
 
 
 def evaluate_photos(nets, data_dir, output_dir, ratio="auto", denoise=True,
