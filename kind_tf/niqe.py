@@ -159,15 +159,30 @@ def load_pristine_model(path=PRISTINE_PARAMS):
 _PRISTINE = {}
 
 
-def niqe(pixels, channel="gray", crop_border=0, block_size=BLOCK_SIZE, model=None):
+def local_mean(image, separable=False):
+    """`imfilter(image, window, 'replicate')` with `gaussian_window()`: in two dimensions, or
+    with `separable` as two 1-D passes (as MATLAB's imfilter applies a separable kernel of
+    this size): the same filter, rounded differently."""
+    window = gaussian_window()
+    if not separable:
+        return ndimage.correlate(image, window, mode="nearest")
+    profile = window.sum(axis=0)  # the window is the outer product of this profile
+    rows = ndimage.correlate1d(image, profile, axis=0, mode="nearest")
+    return ndimage.correlate1d(rows, profile, axis=1, mode="nearest")
+
+
+def niqe(pixels, channel="gray", crop_border=0, block_size=BLOCK_SIZE, model=None,
+         separable=False):
     """The NIQE score of 8-bit `pixels` (H, W, 3) or (H, W) uint8; lower is better.
 
     `channel` "gray" (MATLAB release) or "y" (BasicSR), see `luminance`; `crop_border` px are
     left out on every side first (BasicSR's `crop_border`, for super-resolution outputs); then
     the image is cropped to whole `block_size` blocks at its bottom and right. `model` is
-    (mean, covariance), by default the release's pristine model. NaN when fewer than two blocks
-    have features (all-flat blocks have none). Raises `ValueError` for an image smaller than
-    one block.
+    (mean, covariance), by default the release's pristine model. `separable` filters as
+    `local_mean` says: on photos with flat regions the score depends on that rounding
+    (docs/no_reference.md), which this option measures. NaN when fewer than two blocks have
+    features (all-flat blocks have none). Raises `ValueError` for an image smaller than one
+    block.
     """
     image = luminance(pixels, channel)
     if crop_border:
@@ -180,11 +195,10 @@ def niqe(pixels, channel="gray", crop_border=0, block_size=BLOCK_SIZE, model=Non
         model = _PRISTINE.setdefault(PRISTINE_PARAMS, load_pristine_model())
     pristine_mean, pristine_cov = model
     image = image[:rows * block_size, :cols * block_size]
-    window = gaussian_window()
     features = []
     for scale in (1, 2):
-        mu = ndimage.correlate(image, window, mode="nearest")
-        sigma = np.sqrt(np.abs(ndimage.correlate(image * image, window, mode="nearest") - mu * mu))
+        mu = local_mean(image, separable)
+        sigma = np.sqrt(np.abs(local_mean(image * image, separable) - mu * mu))
         mscn = (image - mu) / (sigma + 1)
         size = block_size // scale
         blocks = mscn.reshape(rows, size, cols, size).swapaxes(1, 2).reshape(-1, size, size)
