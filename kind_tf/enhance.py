@@ -45,17 +45,26 @@ def define_flags():
     flags.mark_flag_as_required("input")
 
 
-def input_paths(source):
-    """The photos to enhance: `source` itself, or the images of folder `source`."""
-    paths = image_io.image_paths(source)
+def input_paths(source, flag="--input"):
+    """The photos to enhance: `source` itself, or the images of folder `source` (given as
+    `flag`)."""
+    paths = image_io.image_paths(source, flag)
     clashes = sorted(name for name, count in Counter(map(outputs.result_name, paths)).items()
                      if count > 1)
     if clashes:
         raise UserError(
-            f"--input '{source}': several photos would be written to the same "
+            f"{flag} '{source}': several photos would be written to the same "
             f"<name>_kindle.png (name up to the first dot): {', '.join(clashes)}; rename them"
         )
     return paths
+
+
+def failure_reason(path, error):
+    """One line saying why photo `path` failed: a `UserError`'s message, else the error's type
+    and first line."""
+    if isinstance(error, UserError):
+        return str(error)
+    return f"'{path}' failed: {type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
 
 
 def enhance_file(path, nets, output_dir, ratio, denoise=True, tile=1024,
@@ -88,10 +97,7 @@ def enhance_all(paths, nets, output_dir, **options):
         except Exception as error:  # noqa: BLE001 - any failure of one photo of several
             if len(paths) == 1:
                 raise
-            reason = (str(error) if isinstance(error, UserError) else
-                      f"'{path}' failed: {type(error).__name__}: "
-                      f"{(str(error).splitlines() or [''])[0]}")
-            print(f"\nskipped: {reason}", file=sys.stderr)
+            print(f"\nskipped: {failure_reason(path, error)}", file=sys.stderr)
             failed.append(path)
         progress.update(index + 1)
     return failed

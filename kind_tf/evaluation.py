@@ -5,12 +5,13 @@ ratio `mean(L_high / (L_low + 1e-4))` or a fixed number, output `R_restored * L_
 (no post-processing), saved as `<name>_kindle.png` with the original's truncating 8-bit
 conversion. PSNR and SSIM are measured on that saved PNG against the 8-bit ground truth.
 
-The same run also scores two variants that papers report, so one run gives the whole table:
-a fixed ratio (5.0, the original `evaluate.py`'s light level: no ground truth used) and the
-GT-mean protocol of later papers (Retinexformer's `--GT_mean`, also LLFlow's): the output
-scaled so that its gray mean equals the ground truth's, which factors the light level out.
-It also scores what `kind_tf.enhance` gives a user by default: the fixed ratio with the
-original post-processing (dark-region mask, fusion with the input).
+The same run also scores the variants that papers report, so one run gives the whole table:
+a fixed ratio (5.0, the original `evaluate.py`'s light level: no ground truth used), the
+automatic ratio, the GT-mean protocol of later papers (Retinexformer's `--GT_mean`, also
+LLFlow's): the output scaled so that its gray mean equals the ground truth's, which factors the
+light level out; what `kind_tf.enhance` gives a user by default (the fixed ratio with the
+original post-processing); and the low-light input itself. The metrics are any of `metrics.NAMES` (PSNR
+and SSIM by default; LOE against the low-light input and NIQE need no ground truth).
 """
 
 import os
@@ -23,18 +24,34 @@ from kind_tf import image_io, lol_pairs, metrics, outputs, pipeline
 from kind_tf.errors import UserError
 
 # Published eval15 results (GT-ratio protocol): KinD (ACM MM 2019) and KinD++ (IJCV 2021).
-PUBLISHED = (("KinD (paper)", 20.87, 0.80), ("KinD++ (paper)", 21.30, 0.82))
-METRIC_NAMES = ("psnr", "ssim", "ssim_gray")
+# The KinD paper's LOE and NIQE on LOL are not transcribed (docs/no_reference.md).
+PUBLISHED = (("KinD (paper)", {"psnr": 20.87, "ssim": 0.80}),
+             ("KinD++ (paper)", {"psnr": 21.30, "ssim": 0.82}))
+METRIC_NAMES = metrics.FULL_REFERENCE
 # The original evaluate.py enhances its test photos at this ratio.
 FIXED_RATIO = 5.0
-VARIANTS = ("fixed_ratio", "auto_ratio", "gt_mean", "enhance_default")
-CSV_COLUMNS = ("name", *METRIC_NAMES, "ratio", "auto_ratio",
-               *(f"{variant}_{key}" for variant in VARIANTS for key in METRIC_NAMES))
+VARIANTS = ("fixed_ratio", "auto_ratio", "gt_mean", "enhance_default", "input")
 # ITU-R 601 luma, the gray of the GT-mean scaling (as cv2's RGB2GRAY).
 LUMA = (0.299, 0.587, 0.114)
 # The comparison image: this many rows (spread over the set), each tile this many px high.
 COMPARISON_ROWS = 4
 COMPARISON_HEIGHT = 200
+
+
+def csv_columns(names=METRIC_NAMES):
+    """metrics.csv's columns for the metrics `names`."""
+    return ("name", *names, "ratio", "auto_ratio",
+            *(f"{variant}_{key}" for variant in VARIANTS for key in names))
+
+
+def parse_metrics(text, allowed=metrics.NAMES, flag="--metrics"):
+    """`--metrics` ("psnr,ssim,niqe"): the names, each of `allowed`, in the given order."""
+    names = tuple(dict.fromkeys(name.strip().lower() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        raise UserError(f"{flag} takes a comma-separated list of {', '.join(allowed)}; got "
+                        f"'{text}'")
+    return names
 
 
 def ratio_label(ratio):
@@ -62,6 +79,8 @@ def protocol(ratio, data_dir, target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS)
         "psnr": "RGB, data range 255",
         "ssim": "11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, per RGB channel, averaged",
         "ssim_gray": "same SSIM on PIL convert('L') grayscale",
+        "loe": "lightness order error against the low-light input, 100x100 samples (LIME)",
+        "niqe": "NIQE, MATLAB release (rgb2gray), pristine model of the release",
         "data_dir": data_dir,
     }
 
@@ -77,7 +96,7 @@ def gt_mean_scaled(image, reference):
     return np.round(np.clip(x * scale, 0, 1) * 255).astype(np.uint8)
 
 
-def _tile(pixels, label):
+def labelled_tile(pixels, label):
     """`pixels` scaled to the comparison height, with `label` written in its corner."""
     image = Image.fromarray(pixels)
     width = round(image.width * COMPARISON_HEIGHT / image.height)
@@ -90,8 +109,8 @@ def _tile(pixels, label):
 
 def comparison_row(low, ours, truth, name, psnr):
     """low | ours | ground truth, side by side, downscaled and labelled (uint8)."""
-    tiles = (_tile(low, f"{name} low"), _tile(ours, f"ours {psnr:.2f} dB"),
-             _tile(truth, "ground truth"))
+    tiles = (labelled_tile(low, f"{name} low"), labelled_tile(ours, f"ours {psnr:.2f} dB"),
+             labelled_tile(truth, "ground truth"))
     return np.concatenate(tiles, axis=1)
 
 
@@ -102,7 +121,8 @@ def stack_rows(rows):
     return np.concatenate(padded)
 
 
-def _comparison_indices(count):
+def comparison_indices(count):
+    """The indices of the `COMPARISON_ROWS` items of `count` shown in comparison.png."""
     return set(np.linspace(0, count - 1, min(COMPARISON_ROWS, count)).round().astype(int))
 
 
@@ -126,14 +146,16 @@ def selection_text(selection):
 
 def evaluate(nets, data_dir, output_dir, ratio=None, selection=slice(None), details=None,
              verbose=1, fixed_ratio=FIXED_RATIO,
-             target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS):
+             target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS, metric_names=METRIC_NAMES):
     """Runs the LOL protocol over the pairs of `data_dir` and writes results to `output_dir`.
 
     `nets` = (decom, restoration, adjust); `ratio` None is the GT-ratio protocol, "auto" the
     automatic light level (`pipeline.auto_ratio` at `target_brightness`), a number a fixed
     ratio; `selection` (a slice of the pairs sorted by name, see `parse_selection`) evaluates
-    only those; `details` (e.g. the checkpoint) go into the protocol record. Each pair is also scored at `fixed_ratio`, at "auto" and under the GT-mean
-    protocol (`report["variants"]`). Writes the PNGs, `metrics.json`, `metrics.csv` and
+    only those; `details` (e.g. the checkpoint) go into the protocol record;
+    `metric_names` (of `metrics.NAMES`) are the metrics measured. Each pair is also scored at
+    `fixed_ratio`, at "auto", under the GT-mean protocol and as the low-light input itself
+    (`report["variants"]`). Writes the PNGs, `metrics.json`, `metrics.csv` and
     `comparison.png`, and returns the metrics.json content.
     """
     every_pair = lol_pairs.list_pairs(data_dir)
@@ -144,9 +166,10 @@ def evaluate(nets, data_dir, output_dir, ratio=None, selection=slice(None), deta
     outputs.make_output_dir(output_dir)
     # The running means are passed in as "stateful" values: Keras' own averaging shows the
     # last image's value on the final line.
+    shown = metric_names[:2]
     progress = keras.utils.Progbar(len(pairs), verbose=verbose, unit_name="image",
-                                   stateful_metrics=("psnr", "ssim"))
-    chosen = _comparison_indices(len(pairs))
+                                   stateful_metrics=shown)
+    chosen = comparison_indices(len(pairs))
     rows, comparison = [], []
     for index, (low_path, high_path) in enumerate(pairs):
         low, truth = image_io.load_image(low_path)[None], image_io.read_rgb(high_path)
@@ -159,66 +182,91 @@ def evaluate(nets, data_dir, output_dir, ratio=None, selection=slice(None), deta
         output = pipeline.enhance(low, *nets, image_ratio, denoise=False)
         name, path = outputs.result_name(low_path), outputs.kindle_path(low_path, output_dir)
         outputs.save_images(path, output.numpy())
-        ours = image_io.read_rgb(path)
+        ours, low_pixels = image_io.read_rgb(path), image_io.read_rgb(low_path)
         fixed, automatic = (outputs.to_uint8(pipeline.enhance(low, *nets, r, denoise=False))[0]
                             for r in (fixed_ratio, auto))
         default = outputs.to_uint8(pipeline.enhance(low, *nets, fixed_ratio, denoise=True))[0]
-        row = {"name": name, **metrics.image_metrics(ours, truth), "ratio": image_ratio,
-               "auto_ratio": auto}
+        row = {"name": name, **metrics.compute(metric_names, ours, truth, low_pixels),
+               "ratio": image_ratio, "auto_ratio": auto}
         for variant, image in (("fixed_ratio", fixed), ("auto_ratio", automatic),
                                ("gt_mean", gt_mean_scaled(ours, truth)),
-                               ("enhance_default", default)):
-            row.update({f"{variant}_{key}": value
-                        for key, value in metrics.image_metrics(image, truth).items()})
+                               ("enhance_default", default), ("input", low_pixels)):
+            row.update({f"{variant}_{key}": value for key, value
+                        in metrics.compute(metric_names, image, truth, low_pixels).items()})
         rows.append(row)
         if index in chosen:
-            low_pixels = image_io.read_rgb(low_path)
-            comparison.append(comparison_row(low_pixels, ours, truth, name, row["psnr"]))
-        progress.update(index + 1, [(key, np.mean([r[key] for r in rows]))
-                                    for key in ("psnr", "ssim")])
+            comparison.append(comparison_row(low_pixels, ours, truth, name,
+                                             metrics.psnr(ours, truth)))
+        progress.update(index + 1, [(key, np.mean([r[key] for r in rows])) for key in shown])
     report = {
-        "mean": _means(rows),
+        "mean": means(rows, metric_names),
         "images": rows,
         "protocol": {**protocol(ratio, data_dir, target_brightness), **(details or {}),
-                     "pairs": selection_text(selection), "images": len(rows)},
+                     "pairs": selection_text(selection), "images": len(rows),
+                     "metrics": list(metric_names)},
         "variants": {
-            "fixed_ratio": {"mean": _means(rows, "fixed_ratio_"), "ratio": fixed_ratio},
-            "auto_ratio": {"mean": _means(rows, "auto_ratio_"), "ratio": "auto",
+            "fixed_ratio": {"mean": means(rows, metric_names, "fixed_ratio_"),
+                            "ratio": fixed_ratio},
+            "auto_ratio": {"mean": means(rows, metric_names, "auto_ratio_"), "ratio": "auto",
                            "target_brightness": target_brightness},
-            "gt_mean": {"mean": _means(rows, "gt_mean_"),
+            "gt_mean": {"mean": means(rows, metric_names, "gt_mean_"),
                         "protocol": "the output above scaled to the ground truth's gray mean "
                                     "(ITU-R 601 luma), clipped, 8-bit"},
-            "enhance_default": {"mean": _means(rows, "enhance_default_"), "ratio": fixed_ratio,
+            "enhance_default": {"mean": means(rows, metric_names, "enhance_default_"),
+                                "ratio": fixed_ratio,
                                 "protocol": "kind_tf.enhance's default: the fixed ratio with "
                                             "the original post-processing"},
+            "input": {"mean": means(rows, metric_names, "input_"),
+                      "protocol": "the low-light input itself (its LOE is 0 by definition)"},
         },
     }
     outputs.write_json(os.path.join(output_dir, "metrics.json"), report)
-    outputs.write_csv(os.path.join(output_dir, "metrics.csv"), rows, CSV_COLUMNS)
+    outputs.write_csv(os.path.join(output_dir, "metrics.csv"), rows, csv_columns(metric_names))
     outputs.write_png(os.path.join(output_dir, "comparison.png"), stack_rows(comparison))
     return report
 
 
-def _means(rows, prefix=""):
-    return {key: float(np.mean([row[prefix + key] for row in rows])) for key in METRIC_NAMES}
+def means(rows, names, prefix=""):
+    """{name: mean of row[prefix + name] over `rows`}; NIQE's NaN (a photo without
+    features, `niqe.niqe`) is left out of its mean."""
+    return {key: float(np.nanmean([row[prefix + key] for row in rows])) for key in names}
+
+
+# How the tables print each metric: heading and decimals.
+COLUMN_FORMATS = {"psnr": ("PSNR", 2), "ssim": ("SSIM", 3), "ssim_gray": ("SSIM gray", 3),
+                  "loe": ("LOE", 1), "niqe": ("NIQE", 3)}
+
+
+def table_lines(rows, names, published=(), label_width=30):
+    """Lines of a table: a heading of the metrics `names`, then one line per (label, means)
+    of `rows` and of `published` (whose missing metrics print "-", its decimals two)."""
+    widths = [max(8, len(COLUMN_FORMATS[name][0]) + 2) for name in names]
+    lines = ["".ljust(label_width) + "".join(COLUMN_FORMATS[name][0].rjust(width)
+                                             for name, width in zip(names, widths))]
+    for label, mean in rows:
+        lines.append(label.ljust(label_width) + "".join(
+            f"{mean[name]:.{COLUMN_FORMATS[name][1]}f}".rjust(width)
+            for name, width in zip(names, widths)))
+    for label, values in published:
+        lines.append(label.ljust(label_width) + "".join(
+            (f"{values[name]:.2f}" if name in values else "-").rjust(width)
+            for name, width in zip(names, widths)))
+    return lines
 
 
 def format_table(report):
-    """This run's mean PSNR/SSIM, its variants, and the published KinD and KinD++ rows."""
+    """This run's means, its variants, and the published KinD and KinD++ rows."""
     variants = report["variants"]
+    names = report["protocol"].get("metrics", METRIC_NAMES)
     rows = [
         (ratio_label(report["protocol"]["setting"]), report["mean"]),
         (ratio_label(variants["fixed_ratio"]["ratio"]), variants["fixed_ratio"]["mean"]),
         (ratio_label("auto"), variants["auto_ratio"]["mean"]),
         ("GT mean (of the first row)", variants["gt_mean"]["mean"]),
         ("kind_tf.enhance default", variants["enhance_default"]["mean"]),
+        ("input (low-light photo)", variants["input"]["mean"]),
     ]
-    lines = [
-        f"protocol: {report['protocol']['name']}, {report['protocol']['images']} images",
-        f"{'':<30}{'PSNR':>8}{'SSIM':>8}{'SSIM gray':>11}",
-    ]
-    lines += [f"{name:<30}{mean['psnr']:>8.2f}{mean['ssim']:>8.3f}{mean['ssim_gray']:>11.3f}"
-              for name, mean in rows]
-    lines += [f"{name:<30}{psnr:>8.2f}{ssim:>8.2f}{'-':>11}" for name, psnr, ssim in PUBLISHED]
-    lines.append("(published rows: eval15, GT-ratio protocol)")
+    lines = [f"protocol: {report['protocol']['name']}, {report['protocol']['images']} images",
+             *table_lines(rows, names, PUBLISHED),
+             "(published rows: eval15, GT-ratio protocol)"]
     return "\n".join(lines)

@@ -1,20 +1,36 @@
-"""Image quality metrics of the LOL evaluation, on 8-bit RGB images (H, W, 3) uint8.
+"""Image quality metrics of the evaluations, on 8-bit RGB images (H, W, 3) uint8.
 
-PSNR on RGB with data range 255; SSIM as Wang et al. (11x11 Gaussian window, sigma 1.5,
-K1 0.01, K2 0.03, 'VALID' window positions) per RGB channel and averaged, the definition of
-`tf.image.ssim` on uint8 with max_val 255, here in float64 (tf.image.ssim computes in float32,
-which moves dark images' SSIM by ~1e-5); and SSIM on the grayscale images (ITU-R 601 luma
-rounded to uint8, as PIL's `convert('L')`), the variant many low-light papers report.
+Full-reference (`FULL_REFERENCE`, against a ground truth): PSNR on RGB with data range 255;
+SSIM as Wang et al. (11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, 'VALID' window
+positions) per RGB channel and averaged, the definition of `tf.image.ssim` on uint8 with
+max_val 255, here in float64 (tf.image.ssim computes in float32, which moves dark images' SSIM
+by ~1e-5); and SSIM on the grayscale images (ITU-R 601 luma rounded to uint8, as PIL's
+`convert('L')`), the variant many low-light papers report.
+
+No-reference (`NO_REFERENCE`, the paper's other two): LOE, the lightness order error of an
+enhanced image against its low-light input (`lightness_order_error`), and NIQE
+(`kind_tf.niqe`).
 """
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
+from kind_tf import niqe
+
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 DATA_RANGE = 255.0
+FULL_REFERENCE = ("psnr", "ssim", "ssim_gray")
+NO_REFERENCE = ("loe", "niqe")
+NAMES = FULL_REFERENCE + NO_REFERENCE
+# LOE on lightness maps sampled at LOE_SIZE x LOE_SIZE positions: LIME (Guo, Li & Ling, TIP
+# 2017) computes it on 100 x 100 down-sampled images; the positions are those of BIMEF's
+# `loe100x100.m` (github.com/baidut/BIMEF, quality/), rows and columns round(linspace(1, n, 100)).
+LOE_SIZE = 100
+# Rows of the LOE comparison matrix taken at a time (bounds its memory at 10 MB).
+_LOE_CHUNK = 1000
 
 
 def _check_pair(image, reference):
@@ -78,3 +94,52 @@ def image_metrics(image, reference):
         "ssim": ssim(image, reference),
         "ssim_gray": ssim_gray(image, reference),
     }
+
+
+def _sample_positions(length, count):
+    """MATLAB's `round(linspace(1, length, count))`, 0-based."""
+    return (np.floor(np.linspace(1, length, count) + 0.5) - 1).astype(int)
+
+
+def lightness_order_error(low, enhanced, size=LOE_SIZE):
+    """LOE of `enhanced` against its low-light input `low` (both uint8 (H, W, 3)); lower is
+    better, 0 when every pair of pixels keeps its lightness order.
+
+    Wang et al. (NPE, TIP 2013): lightness L = max over R, G, B;
+    `LOE = 1/m sum_x sum_y [L(x) >= L(y)] xor [Le(x) >= Le(y)]` over the m pixels of the
+    images sampled at `size` x `size` positions (`LOE_SIZE`), so at most m - 1 = 9999.
+    """
+    low, enhanced = (np.asarray(a) for a in (low, enhanced))
+    if low.dtype != np.uint8 or enhanced.dtype != np.uint8:
+        raise ValueError(f"LOE takes uint8 images, got {low.dtype} and {enhanced.dtype}")
+    if low.shape != enhanced.shape:
+        raise ValueError(f"LOE: enhanced shape {enhanced.shape} differs from the input's "
+                         f"{low.shape}")
+    rows = _sample_positions(low.shape[0], size)
+    cols = _sample_positions(low.shape[1], size)
+    lightness = [np.max(a, axis=-1)[np.ix_(rows, cols)].ravel().astype(np.int16)
+                 for a in (low, enhanced)]
+    errors = 0
+    for start in range(0, lightness[0].size, _LOE_CHUNK):
+        order, order_enhanced = (l[start:start + _LOE_CHUNK, None] >= l[None, :]
+                                 for l in lightness)
+        errors += int(np.count_nonzero(order != order_enhanced))
+    return errors / lightness[0].size
+
+
+def compute(names, image, reference=None, low=None, niqe_channel="gray"):
+    """{name: value} of the metrics `names` (of `NAMES`) of uint8 `image`: the full-reference
+    ones against `reference`, LOE against the low-light input `low`, NIQE of `image` alone
+    (`niqe.niqe` on `niqe_channel`)."""
+    functions = {"psnr": psnr, "ssim": ssim, "ssim_gray": ssim_gray}
+    values = {}
+    for name in names:
+        if name in functions:
+            values[name] = functions[name](image, reference)
+        elif name == "loe":
+            values[name] = lightness_order_error(low, image)
+        elif name == "niqe":
+            values[name] = niqe.niqe(image, niqe_channel)
+        else:
+            raise ValueError(f"unknown metric {name!r}; known: {', '.join(NAMES)}")
+    return values

@@ -11,6 +11,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO_ROOT), "shared")
 REFERENCE = os.path.join(SHARED, "kind_reference")
 LOL = os.path.join(SHARED, "LOLdataset")
+# Photos with published MATLAB NIQE values (docs/no_reference.md says where they come from):
+# ../shared/niqe_reference, or the folder named by KIND_NIQE_REFERENCE.
+NIQE_REFERENCE = os.environ.get("KIND_NIQE_REFERENCE", os.path.join(SHARED, "niqe_reference"))
 
 
 def skimage_ssim(image, reference, channel_axis=-1):
@@ -58,6 +61,13 @@ def reference_checkpoint(reference_dir):
 def lol_dir():
     """`../shared/LOLdataset`: eval15 and a 41-pair subset of our485."""
     return _require(LOL, "LOL dataset")
+
+
+@pytest.fixture(scope="session")
+def niqe_reference_dir():
+    """Photos whose MATLAB NIQE is published: BasicSR's baboon.png, pyiqa's I03-I19.bmp."""
+    return _require(NIQE_REFERENCE, "NIQE reference photos (docs/no_reference.md, "
+                    "'Validation', says where they come from; or set KIND_NIQE_REFERENCE)")
 
 
 @pytest.fixture(scope="session")

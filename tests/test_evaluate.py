@@ -102,3 +102,33 @@ def test_bad_ratio_and_unmatched_pairs(reference_ckpt_root, tmp_path):
     result = run_evaluate("--ckpt", reference_ckpt_root, "--data_dir", str(tmp_path),
                           "--output_dir", str(tmp_path / "out"))
     _assert_one_line_error(result, "no partner", "1.png")
+
+
+def test_no_reference_end_to_end(reference_dir, reference_ckpt_root, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    os.symlink(os.path.join(reference_dir, "test_images", "4.bmp"), photos / "4.bmp")
+    (photos / "broken.png").write_bytes(b"not an image")
+    result = run_evaluate("--ckpt", reference_ckpt_root, "--no_reference", "--data_dir",
+                          str(photos), "--output_dir", str(tmp_path / "out"), "--ratio", "3")
+    _assert_one_line_error(result, "1 of 2 photos could not be evaluated",
+                           str(photos / "broken.png"))
+    assert f"skipped: cannot read image '{photos / 'broken.png'}'" in result.stderr
+    report = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert [row["name"] for row in report["images"]] == ["4"]
+    assert report["images"][0]["ratio"] == 3.0 and report["protocol"]["denoise"] is True
+    table = result.stdout.splitlines()
+    row = next(line for line in table if line.startswith("ratio 3 "))
+    assert row.split()[-2:] == [f"{report['mean']['loe']:.1f}", f"{report['mean']['niqe']:.3f}"]
+    assert os.path.exists(tmp_path / "out" / "comparison.png")
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (("--no_reference", "--ratio", "gt"), ("--ratio gt needs a ground truth",)),
+    (("--no_reference", "--pairs", ":2"), ("--pairs selects LOL pairs",)),
+    (("--no_reference", "--metrics", "psnr"), ("--metrics takes", "loe, niqe", "'psnr'")),
+    (("--nodenoise",), ("--denoise/--nodenoise is for --no_reference",)),
+    (("--metrics", "psnr,brisque"), ("--metrics takes", "'psnr,brisque'")),
+])
+def test_bad_no_reference_flags(args, fragments):
+    _assert_one_line_error(run_evaluate(*args), *fragments)

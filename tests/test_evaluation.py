@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
-from kind_tf import evaluation, image_io, metrics, outputs, pipeline
+from kind_tf import evaluation, image_io, metrics, niqe, outputs, pipeline
 from kind_tf.errors import UserError
 
 
@@ -67,7 +67,7 @@ def test_report_files(two_images):
         "name,psnr,ssim,ssim_gray,ratio,auto_ratio,fixed_ratio_psnr,fixed_ratio_ssim,"
         "fixed_ratio_ssim_gray,auto_ratio_psnr,auto_ratio_ssim,auto_ratio_ssim_gray,"
         "gt_mean_psnr,gt_mean_ssim,gt_mean_ssim_gray,enhance_default_psnr,"
-        "enhance_default_ssim,enhance_default_ssim_gray"
+        "enhance_default_ssim,enhance_default_ssim_gray,input_psnr,input_ssim,input_ssim_gray"
     ) and len(csv_lines) == 3
     comparison = image_io.read_rgb(output_dir / "comparison.png")
     assert comparison.shape == (2 * evaluation.COMPARISON_HEIGHT, 3 * 300, 3)
@@ -77,12 +77,14 @@ def test_table_shows_this_run_beside_the_published_numbers(two_images):
     report = two_images[0]
     lines = evaluation.format_table(report).splitlines()
     assert lines[0] == "protocol: LOL GT-ratio (evaluate_LOLdataset.py), 2 images"
-    rows = {line[:30].strip(): line[30:].split() for line in lines[2:9]}
+    assert lines[1].split() == ["PSNR", "SSIM", "SSIM", "gray"]
+    rows = {line[:30].strip(): line[30:].split() for line in lines[2:10]}
     means = {"GT ratio (authors' protocol)": report["mean"],
              "ratio 5": report["variants"]["fixed_ratio"]["mean"],
              "ratio auto": report["variants"]["auto_ratio"]["mean"],
              "GT mean (of the first row)": report["variants"]["gt_mean"]["mean"],
-             "kind_tf.enhance default": report["variants"]["enhance_default"]["mean"]}
+             "kind_tf.enhance default": report["variants"]["enhance_default"]["mean"],
+             "input (low-light photo)": report["variants"]["input"]["mean"]}
     for name, mean in means.items():
         assert rows[name] == [f"{mean['psnr']:.2f}", f"{mean['ssim']:.3f}",
                               f"{mean['ssim_gray']:.3f}"]
@@ -125,6 +127,34 @@ def test_enhance_default_variant_scores_what_kind_tf_enhance_writes(two_images, 
         assert row["enhance_default_psnr"] == metrics.psnr(enhanced, truth)
         assert row["enhance_default_psnr"] != row["fixed_ratio_psnr"]  # post-processing differs
     assert report["variants"]["enhance_default"]["ratio"] == 5.0
+
+
+def test_loe_niqe_and_the_input_are_scored_when_asked(lol_dir, reference_nets, tmp_path):
+    report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path),
+                                 selection=slice(1), verbose=0,
+                                 metric_names=("psnr", "loe", "niqe"))
+    row = report["images"][0]
+    ours = image_io.read_rgb(tmp_path / "1_kindle.png")
+    low = image_io.read_rgb(f"{lol_dir}/eval15/low/1.png")
+    truth = image_io.read_rgb(f"{lol_dir}/eval15/high/1.png")
+    assert row["loe"] == metrics.lightness_order_error(low, ours) > 0
+    assert row["niqe"] == niqe.niqe(ours)
+    assert (row["input_psnr"], row["input_loe"], row["input_niqe"]) == (
+        metrics.psnr(low, truth), 0, niqe.niqe(low))
+    assert set(report["mean"]) == {"psnr", "loe", "niqe"}
+    assert report["protocol"]["metrics"] == ["psnr", "loe", "niqe"]
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[0].startswith(
+        "name,psnr,loe,niqe,ratio,auto_ratio,fixed_ratio_psnr,fixed_ratio_loe,")
+    lines = evaluation.format_table(report).splitlines()
+    assert lines[1].split() == ["PSNR", "LOE", "NIQE"]
+    assert lines[-3].split()[-3:] == ["20.87", "-", "-"]  # KinD paper: PSNR only
+
+
+def test_metrics_flag_parsing():
+    assert evaluation.parse_metrics("niqe, LOE,niqe") == ("niqe", "loe")
+    for text in ("", "psnr,brisque"):
+        with pytest.raises(UserError, match="--metrics takes a comma-separated list of psnr"):
+            evaluation.parse_metrics(text)
 
 
 def test_gt_mean_scaling_matches_the_luma_means():

@@ -1,4 +1,5 @@
-"""Tests for kind_tf.metrics against scikit-image's independent implementations."""
+"""Tests for kind_tf.metrics: PSNR/SSIM against scikit-image's independent implementations,
+LOE against answers known by construction."""
 
 import numpy as np
 import pytest
@@ -71,3 +72,53 @@ def test_identical_images():
 def test_bad_inputs_are_refused(image, reference, message):
     with pytest.raises(ValueError, match=message):
         metrics.image_metrics(image, reference)
+
+
+def test_loe_of_a_swapped_pair_is_known():
+    # Lightness 10 20 / 30 40 against 10 30 / 20 40: only the two middle pixels swap order,
+    # which counts once from each side: 2 errors over 4 pixels.
+    low = np.array([[10, 20], [30, 40]], np.uint8)[..., None].repeat(3, axis=-1)
+    enhanced = np.array([[10, 30], [20, 40]], np.uint8)[..., None].repeat(3, axis=-1)
+    assert metrics.lightness_order_error(low, enhanced, size=2) == 0.5
+
+
+def test_loe_is_zero_for_order_preserving_changes():
+    low = np.random.default_rng(4).integers(0, 200, (64, 80, 3), dtype=np.uint8)
+    brighter = low + 55  # every level up, order kept (a many-to-one curve would create ties)
+    assert metrics.lightness_order_error(low, low) == 0
+    assert metrics.lightness_order_error(low, brighter) == 0
+
+
+def test_loe_of_an_inverted_image_counts_every_unequal_pair():
+    # A gray image's lightness is its level; inverted, every pair of unequal levels flips.
+    levels = np.random.default_rng(5).integers(0, 256, (150, 230, 1), dtype=np.uint8)
+    gray = levels.repeat(3, axis=-1)
+    rows = metrics._sample_positions(150, 100)
+    cols = metrics._sample_positions(230, 100)
+    counts = np.bincount(gray[np.ix_(rows, cols)][..., 0].ravel())
+    pixels = 100 * 100
+    expected = (pixels**2 - np.sum(counts.astype(np.int64) ** 2)) / pixels
+    assert metrics.lightness_order_error(gray, 255 - gray) == expected
+
+
+def test_loe_samples_matlab_round_linspace():
+    # round(linspace(1, 250, 100)) in MATLAB: 1 4 6 9 ... 250 (1-based).
+    positions = metrics._sample_positions(250, 100)
+    assert list(positions[:4]) == [0, 3, 5, 8] and positions[-1] == 249
+
+
+def test_loe_refuses_different_sizes():
+    with pytest.raises(ValueError, match="differs"):
+        metrics.lightness_order_error(np.zeros((4, 4, 3), np.uint8),
+                                      np.zeros((4, 5, 3), np.uint8))
+
+
+def test_compute_selects_metrics(lol_pair):
+    low, high = lol_pair
+    values = metrics.compute(("psnr", "loe", "niqe"), high, reference=low, low=low)
+    assert list(values) == ["psnr", "loe", "niqe"]
+    assert values["psnr"] == metrics.psnr(high, low)
+    assert values["loe"] == metrics.lightness_order_error(low, high)
+    assert 2 < values["niqe"] < 10
+    with pytest.raises(ValueError, match="unknown metric"):
+        metrics.compute(("brisque",), high)
