@@ -65,9 +65,14 @@ def lol_dir():
 
 @pytest.fixture(scope="session")
 def niqe_reference_dir():
-    """Photos whose MATLAB NIQE is published: BasicSR's baboon.png, pyiqa's I03-I19.bmp."""
-    return _require(NIQE_REFERENCE, "NIQE reference photos (docs/no_reference.md, "
+    """Photos whose MATLAB NIQE is published: BasicSR's baboon.png, pyiqa's I03-I19.bmp.
+
+    Not part of ../shared (nor committable here), so CI has them only if its machine does:
+    they skip, even in CI, when absent."""
+    if not os.path.isdir(NIQE_REFERENCE):
+        pytest.skip(f"NIQE reference photos not found at {NIQE_REFERENCE} (docs/no_reference.md, "
                     "'Validation', says where they come from; or set KIND_NIQE_REFERENCE)")
+    return NIQE_REFERENCE
 
 
 @pytest.fixture(scope="session")
