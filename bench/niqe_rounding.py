@@ -8,7 +8,7 @@ On photos with flat regions NIQE scores the rounding noise of its Gaussian filte
 each enhanced photo and of each input photo with the same filter applied as two 1-D passes
 (`niqe.niqe(..., separable=True)`, as MATLAB's imfilter applies it) and writes, per run, the
 mean NIQE both ways and the largest change of one photo: the means' uncertainty that no
-implementation can remove.
+implementation can remove. Runs already in --out are kept (re-running measures the new ones).
 """
 
 import glob
@@ -49,8 +49,13 @@ def both_ways(pixels):
 def main(argv):
     del argv
     results = {}
+    if os.path.exists(FLAGS.out):  # runs measured before are kept, not measured again
+        with open(FLAGS.out) as file:
+            results = json.load(file)
     for saved in sorted(glob.glob(os.path.join(FLAGS.run_dir, "*", "metrics.json"))):
         run = os.path.basename(os.path.dirname(saved))
+        if run in results:
+            continue
         with open(saved) as file:
             report = json.load(file)
         photos = input_photos(report)
