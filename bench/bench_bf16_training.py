@@ -5,7 +5,9 @@ Trains `train_decom.py` on the 41 pairs of ../shared/LOLdataset for --epochs at 
 checkpoint with an fp32 DecomNet: the mean `losses.decom_loss` terms (and mean L) over the 15
 full-size eval15 pairs (`bench_decom_objective.decom_objective`).
 
-    .venv/bin/python bench/bench_bf16_training.py --epochs 300     # ~5 min on 2 CPU cores
+    .venv/bin/python bench/bench_bf16_training.py --epochs 300
+
+Writes bench/results/bench_bf16_training.json.
 """
 
 import os
@@ -19,6 +21,7 @@ from absl import app, flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import results_file  # noqa: E402
 from bench_decom_objective import decom_objective, load_decom  # noqa: E402
 from kind_tf import lol_pairs  # noqa: E402
 
@@ -30,6 +33,7 @@ RUNS = [("fp32", 0), ("bf16", 0), ("fp32", 1)]
 
 def main(argv):
     del argv
+    rows = []
     with tempfile.TemporaryDirectory() as work:
         for precision, seed in RUNS:
             folder = os.path.join(work, f"{precision}_{seed}")
@@ -47,6 +51,10 @@ def main(argv):
             terms = " ".join(f"{name} {value:.4f}" for name, value in loss.items())
             print(f"{precision} seed {seed}: {FLAGS.epochs} epochs in {seconds:.0f} s; eval15 "
                   f"{terms}", flush=True)
+            rows.append({"precision": precision, "seed": seed, "epochs": FLAGS.epochs,
+                         "seconds": round(seconds), "eval15": {
+                             name: round(float(value), 4) for name, value in loss.items()}})
+    results_file.write("bench_bf16_training", rows)
 
 
 if __name__ == "__main__":

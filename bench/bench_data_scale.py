@@ -20,6 +20,8 @@ epoch: the row's "resumed").
 
     .venv/bin/python bench/bench_data_scale.py --lol_dir ~/data/LOL --work_dir /tmp/scale \
         [--repo ../old_checkout] [--sets lol,lol1600,12mp] [--stages 1,2]
+
+The rows go to bench/results/bench_data_scale_<label>.json.
 """
 
 import json
@@ -34,6 +36,8 @@ import time
 
 from absl import app, flags
 from PIL import Image
+
+import results_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLAGS = flags.FLAGS
@@ -156,7 +160,7 @@ def main(argv):
         "12mp": lambda: _big_set(FLAGS.lol_dir, os.path.join(FLAGS.work_dir, "12mp"),
                                  FLAGS.big_pairs),
     }
-    results = []
+    rows = []
     for name in FLAGS.sets:
         data_dir = sets[name]()
         for stage in FLAGS.stages:
@@ -174,9 +178,9 @@ def main(argv):
                        "seconds_to_first_step": None if first is None else round(first, 1),
                        "exit_code": "stopped while training" if code is None else code}
                 print(json.dumps(row), flush=True)
-                results.append(row)
-    with open(os.path.join(FLAGS.work_dir, f"results_{FLAGS.label or 'run'}.json"), "w") as file:
-        json.dump(results, file, indent=1)
+                rows.append(row)
+    results_file.write(f"bench_data_scale_{FLAGS.label or 'run'}",
+                       {"repo": os.path.abspath(FLAGS.repo), "rows": rows})
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ Usage: python bench/bench_enhance.py [--ckpt DIR] [--lol_dir ../shared/LOLdatase
 Without --ckpt it uses the reference checkpoints of ../shared/kind_reference (authors' decom
 and adjust weights, seeded random restoration weights: quality numbers are then those of an
 untrained restoration net; only the fp32/bf16 difference means something).
+
+Each section writes bench/results/bench_enhance_<section>.json.
 """
 
 import json
@@ -31,6 +33,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+import results_file  # noqa: E402
 from kind_tf import checkpoints, enhance, evaluation, image_io, models, pipeline, runtime  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -165,31 +168,40 @@ def latency(ckpt, image_path, runs):
     print(f"  medians: original total / ours fp32 (mean of both) {baseline / fp32:.2f}x; "
           f"ours fp32 / ours bf16 {fp32 / bf16:.2f}x")
     print(f"  max abs diff, original-structure output vs ours: {difference:.1e}")
+    return {"seconds": {name: {"median": round(median, 4), "min": round(fastest, 4)}
+                        for name, (median, fastest) in rows.items()},
+            "original_total_to_ours_fp32": round(baseline / fp32, 3),
+            "ours_fp32_to_ours_bf16": round(fp32 / bf16, 3),
+            "max_abs_diff_original_structure_vs_ours": float(difference)}
 
 
 def quality(ckpt, lol_dir):
     """eval15 means per precision, with the restoration net and without it (R_low * L_adj)."""
+    found = {}
     for restored in (True, False):
-        results = {}
+        means = {}
         for precision in models.PRECISIONS:
             decom, restoration, adjust = pipeline.load_nets(ckpt, precision)
             if not restored:
                 restoration = lambda inputs: inputs[0]  # noqa: E731 (R_low passed through)
             with tempfile.TemporaryDirectory() as output_dir:
-                results[precision] = evaluation.evaluate(
+                means[precision] = evaluation.evaluate(
                     (decom, restoration, adjust), os.path.join(lol_dir, "eval15"), output_dir,
                     verbose=0)["mean"]
-            mean = results[precision]
+            mean = means[precision]
             print(f"  {'with' if restored else 'without'} restoration net, {precision}: "
                   f"PSNR {mean['psnr']:.3f}  SSIM {mean['ssim']:.4f}  "
                   f"SSIM gray {mean['ssim_gray']:.4f}")
-        print(f"    bf16 - fp32: PSNR {results['bf16']['psnr'] - results['fp32']['psnr']:+.3f} dB, "
-              f"SSIM {results['bf16']['ssim'] - results['fp32']['ssim']:+.4f}")
+        print(f"    bf16 - fp32: PSNR {means['bf16']['psnr'] - means['fp32']['psnr']:+.3f} dB, "
+              f"SSIM {means['bf16']['ssim'] - means['fp32']['ssim']:+.4f}")
+        found["with restoration net" if restored else "without restoration net"] = means
+    return found
 
 
 def memory(ckpt, image_path):
     from PIL import Image
 
+    found = {}
     with tempfile.TemporaryDirectory() as folder:
         photo = os.path.join(folder, "photo_12mp.jpg")
         height, width = PHOTO_12MP
@@ -201,6 +213,8 @@ def memory(ckpt, image_path):
             label = "untiled" if tile == 0 else f"--tile {tile}"
             print(f"  {width}x{height} {label:<12} peak RSS {result['peak_rss_gib']:5.1f} GiB, "
                   f"{result['seconds']:6.1f} s")
+            found[label] = result
+    return found
 
 
 def main(argv):
@@ -216,16 +230,22 @@ def run_sections(ckpt):
     if FLAGS.worker == "memory":
         return memory_worker(ckpt, FLAGS.photo, FLAGS.tile)
     print(f"device: {runtime.configure()}; checkpoint root: {ckpt}")
+    checkpoint = FLAGS.ckpt or "reference checkpoints (authors' decom + adjust, random restoration)"
     sections = FLAGS.sections
+    # One results file per section, so that each can be measured again on its own.
     if "latency" in sections:
         print(f"latency, {image_path} (600x400), median of {FLAGS.runs}:")
-        latency(ckpt, image_path, FLAGS.runs)
+        found = latency(ckpt, image_path, FLAGS.runs)
+        results_file.write("bench_enhance_latency", {"ckpt": checkpoint, "runs": FLAGS.runs,
+                                                     **found})
     if "quality" in sections:
         print("quality, eval15, GT-ratio protocol:")
-        quality(ckpt, FLAGS.lol_dir)
+        results_file.write("bench_enhance_quality", {"ckpt": checkpoint,
+                                                     **quality(ckpt, FLAGS.lol_dir)})
     if "memory" in sections:
         print("memory, 12-megapixel photo (eval15 low/1.png upscaled), fp32, fresh process each:")
-        memory(ckpt, image_path)
+        results_file.write("bench_enhance_memory", {"ckpt": checkpoint,
+                                                    **memory(ckpt, image_path)})
 
 
 if __name__ == "__main__":

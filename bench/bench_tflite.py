@@ -11,8 +11,11 @@ Usage: python bench/bench_tflite.py [--ckpt pretrained/] [--lol_dir ../shared/LO
 - accuracy: on the 15 eval15 low images, the float32 model's float output against
   `pipeline.enhance` (max abs difference) and the float16 model's 8-bit output against the
   float32 model's (PSNR, dB).
+
+Writes bench/results/bench_tflite.json.
 """
 
+import importlib.metadata
 import os
 import statistics
 import sys
@@ -24,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+import results_file  # noqa: E402
 from kind_tf import checkpoints, export, image_io, metrics, pipeline, runtime  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -55,6 +59,7 @@ def tf_enhance(nets, pixels):
 def sizes(paths):
     for weights, path in paths.items():
         print(f"  {weights:<8} weights: {os.path.getsize(path) / 2**20:6.1f} MiB  {path}")
+    return {weights: round(os.path.getsize(path) / 2**20, 2) for weights, path in paths.items()}
 
 
 def latency(nets, paths, image_path, rounds, runs, num_threads):
@@ -71,6 +76,8 @@ def latency(nets, paths, image_path, rounds, runs, num_threads):
     print(f"  {'':<36}{'median':>8}   / TF")
     for name, median in medians.items():
         print(f"  {name:<36}{median:8.3f} s {median / baseline:6.2f}x")
+    return {name: {"median_seconds": round(median, 4), "to_tf": round(median / baseline, 3)}
+            for name, median in medians.items()}
 
 
 def accuracy(nets, paths, lol_dir):
@@ -87,6 +94,10 @@ def accuracy(nets, paths, lol_dir):
           f"{max(differences):.1e} over {len(differences)} images")
     print(f"  float16 weights vs float32 model, 8-bit output: PSNR mean {np.mean(psnrs):.2f} dB, "
           f"min {min(psnrs):.2f} dB")
+    return {"images": len(differences),
+            "float32_vs_pipeline_max_abs_diff": float(max(differences)),
+            "float16_vs_float32_uint8_psnr_mean": round(float(np.mean(psnrs)), 2),
+            "float16_vs_float32_uint8_psnr_min": round(float(min(psnrs)), 2)}
 
 
 def main(argv):
@@ -98,12 +109,15 @@ def main(argv):
                                                weights)
                  for weights in export.TFLITE_WEIGHTS}
         print("size:")
-        sizes(paths)
+        found = {"size_mib": sizes(paths)}
         image_path = os.path.join(FLAGS.lol_dir, "eval15", "low", "1.png")
         print(f"latency, {image_path} (600x400), median of {FLAGS.rounds} x {FLAGS.runs}:")
-        latency(nets, paths, image_path, FLAGS.rounds, FLAGS.runs, FLAGS.num_threads)
+        found["latency_600x400"] = latency(nets, paths, image_path, FLAGS.rounds, FLAGS.runs,
+                                           FLAGS.num_threads)
         print("accuracy, eval15 low images:")
-        accuracy(nets, paths, FLAGS.lol_dir)
+        found["accuracy_eval15"] = accuracy(nets, paths, FLAGS.lol_dir)
+    found["litert"] = importlib.metadata.version("ai-edge-litert")
+    results_file.write("bench_tflite", found)
 
 
 if __name__ == "__main__":

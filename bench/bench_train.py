@@ -2,7 +2,7 @@
 
 Each number is compared with the original measured in the same sitting (`original_step.py`:
 the authors' TF1 graphs fed from Python, run in a subprocess), because this machine's speed
-drifts; the README's reference timings of the original are printed too.
+drifts; the original's timings in ../shared/kind_reference/README.md are printed too.
 
 Step times run the real loop (`training.StageTrainer.fit` on the `patches.patch_dataset`
 pipeline, `training.steps_per_execution`) on 41 random 400x600 training images (held as
@@ -21,7 +21,7 @@ bf16, `--precision bf16` of the training scripts); the original is fp32.
 
 The roof: first this CPU's large-matmul rate and the DecomNet step's 3x3 convolution kernels
 timed one at a time; then, for each step, its GFLOP (TensorFlow's graph profiler) and the
-GFLOP/s ours and the original reach.
+GFLOP/s ours and the original reach. Writes bench/results/bench_train.json.
 """
 
 import math
@@ -40,6 +40,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import results_file  # noqa: E402
 from kind_tf import image_store, models, optimizers, patches, runtime, stages, training  # noqa: E402
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet  # noqa: E402
 
@@ -51,14 +52,13 @@ flags.DEFINE_integer("script_epochs", 100, "Epochs of the whole-script run.")
 flags.DEFINE_list("precisions", ["fp32", "bf16"], "Precisions to time ours at.")
 FLAGS = flags.FLAGS
 
-# (net, batch, patch) -> (timed steps per epoch, the original's README timing in seconds).
+# (net, batch, patch) -> (timed steps per epoch, the original's timing in seconds in
+# ../shared/kind_reference/README.md, where it has one).
 SETTINGS = {
     "decom": [((10, 48), 20, 0.068)],
     "adjust": [((10, 48), 20, 0.014)],
     "restoration": [((10, 48), 10, None), ((4, 48), 10, 0.105), ((4, 384), 2, 2.42)],
 }
-# The README's time for decomposition_net_train.py: 100 epochs on 41 pairs, from process start.
-README_SCRIPT_SECONDS = 33.0
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The matmul dtype each precision's convolutions run in.
 PEAK_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
@@ -222,15 +222,24 @@ def main(argv):
     logging.set_verbosity(logging.ERROR)  # The TF1 graph profiler of `step_gflop` warns.
     print(f"device: {runtime.configure()}, load average {os.getloadavg()[0]:.2f}; best of "
           f"{FLAGS.rounds} alternating rounds")
+    found = {"load_average_1min_before": round(os.getloadavg()[0], 2), "rounds": FLAGS.rounds,
+             "matmul_peak_gflops": {}, "decom_conv_kernels": {}, "steps": [], "script": None}
+    for precision in FLAGS.precisions:
+        found["matmul_peak_gflops"][precision] = round(
+            matmul_peak_gflops(PEAK_DTYPES[precision]))
     print("matmul peak of this CPU: " + ", ".join(
-        f"{precision} {matmul_peak_gflops(PEAK_DTYPES[precision]):.0f} GFLOP/s"
-        for precision in FLAGS.precisions))
+        f"{precision} {peak} GFLOP/s" for precision, peak in found["matmul_peak_gflops"].items()))
     for precision in FLAGS.precisions:
         timings = decom_conv_kernels(PEAK_DTYPES[precision])
         rates = [gflop / seconds for gflop, seconds in timings]
+        together = sum(seconds for _, seconds in timings)
         print(f"decom step's 3x3 convolution kernels one by one, {precision}: "
               f"{min(rates):.0f}-{max(rates):.0f} GFLOP/s, together "
-              f"{sum(seconds for _, seconds in timings) * 1e3:.1f} ms a step", flush=True)
+              f"{together * 1e3:.1f} ms a step", flush=True)
+        found["decom_conv_kernels"][precision] = {
+            "gflop": round(sum(gflop for gflop, _ in timings), 2),
+            "gflops_min": round(min(rates)), "gflops_max": round(max(rates)),
+            "ms_together": round(together * 1e3, 1)}
     for name in FLAGS.nets:
         for (batch_size, patch_size), steps, readme in SETTINGS[name]:
             ours = dict.fromkeys(FLAGS.precisions, math.inf)
@@ -240,7 +249,7 @@ def main(argv):
                     ours[precision] = min(ours[precision], step_seconds(
                         name, batch_size, patch_size, steps, precision))
                 original = min(original, original_step_seconds(name, batch_size, patch_size, steps))
-            note = f", README {readme:.3f} s" if readme else ""
+            note = f", kind_reference README {readme:.3f} s" if readme else ""
             timings = ", ".join(f"{precision} {seconds:.4f} s ({seconds / original:.2f}x)"
                                 for precision, seconds in ours.items())
             print(f"{name:12s} batch {batch_size:2d} patch {patch_size:3d}: ours {timings}; "
@@ -250,6 +259,12 @@ def main(argv):
                               for precision, seconds in ours.items())
             print(f"{'':12s} {gflop:.2f} GFLOP/step: ours {rates}, original "
                   f"{gflop / original:.0f} GFLOP/s", flush=True)
+            found["steps"].append({
+                "net": name, "batch": batch_size, "patch": patch_size,
+                "ours_seconds": {precision: round(seconds, 4)
+                                 for precision, seconds in ours.items()},
+                "original_seconds": round(original, 4), "original_reference_readme": readme,
+                "gflop": round(gflop, 2)})
     if FLAGS.script:
         ours = dict.fromkeys(FLAGS.precisions, math.inf)
         original = math.inf
@@ -260,8 +275,13 @@ def main(argv):
         timings = ", ".join(f"{precision} {seconds:.1f} s ({seconds / original:.2f}x)"
                             for precision, seconds in ours.items())
         print(f"train_decom.py {FLAGS.script_epochs} epochs on 41 pairs: ours {timings}; "
-              f"original now {original:.1f} s, README {README_SCRIPT_SECONDS:.0f} s")
+              f"original now {original:.1f} s")
+        found["script"] = {"epochs": FLAGS.script_epochs,
+                           "ours_seconds": {precision: round(seconds, 1)
+                                            for precision, seconds in ours.items()},
+                           "original_seconds": round(original, 1)}
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+    results_file.write("bench_train", found)
 
 
 if __name__ == "__main__":

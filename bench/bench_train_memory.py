@@ -3,8 +3,8 @@
 Builds the decom stage on ../shared/LOLdataset (41 training pairs, 400x600, and the 15 eval15
 pairs it keeps for samples), starts the `tf.data` patch pipeline and draws 100 batches, then
 prints the peak and current resident memory above what the process held after importing
-TensorFlow, next to the size of the stored (uint8) set and of one float32 copy of it. Run it in a fresh
-process (it is one):
+TensorFlow, next to the size of the stored (uint8) set and of one float32 copy of it, and
+writes them to bench/results/bench_train_memory.json. Run it in a fresh process (it is one):
 
     .venv/bin/python bench/bench_train_memory.py
 """
@@ -19,6 +19,7 @@ sys.path.insert(0, ROOT)
 
 import tensorflow as tf  # noqa: E402  (imported before the baseline is taken)
 
+import results_file  # noqa: E402
 from kind_tf import patches, stages, training  # noqa: E402
 
 MIB = 2**20
@@ -50,8 +51,14 @@ def main():
     print(f"TensorFlow {tf.__version__}; training set: {len(stage.images)} pairs, stored "
           f"{stored:.0f} MiB ({stage.images.dtype}), one float32 copy {float32_copy:.0f} MiB; "
           f"loading {loaded - start:.2f} s")
-    print(f"above the TensorFlow import: peak {peak_mib() - baseline:.0f} MiB, "
-          f"now {resident_mib() - baseline:.0f} MiB (includes the 30 eval15 sample images)")
+    peak, now = peak_mib() - baseline, resident_mib() - baseline
+    print(f"above the TensorFlow import: peak {peak:.0f} MiB, "
+          f"now {now:.0f} MiB (includes the 30 eval15 sample images)")
+    results_file.write("bench_train_memory", {
+        "tensorflow": tf.__version__, "training_pairs": len(stage.images),
+        "stored_mib": round(stored, 1), "stored_dtype": str(stage.images.dtype),
+        "float32_copy_mib": round(float32_copy, 1), "loading_seconds": round(loaded - start, 2),
+        "peak_mib_above_import": round(peak), "after_100_batches_mib_above_import": round(now)})
 
 
 if __name__ == "__main__":

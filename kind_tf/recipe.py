@@ -120,9 +120,8 @@ def git_commit():
     return commit, [line[3:] for line in status.stdout.splitlines()]
 
 
-def host_description():
-    """CPU model, cores and bf16 support, or the GPU: where a stage ran."""
-    device = cli.configure_device()
+def cpu_description():
+    """CPU model, cores and the vector features that decide TensorFlow's CPU kernels."""
     model, flags_line = platform.processor() or platform.machine(), ""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -134,8 +133,15 @@ def host_description():
                     break
     except OSError:
         pass
-    features = [name for name in ("avx512f", "avx512_bf16", "amx_bf16") if f" {name}" in flags_line]
-    cpu = f"{model}, {os.cpu_count()} cores" + (f", {' '.join(features)}" if features else "")
+    features = [name for name in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+                if f" {name}" in flags_line]
+    return f"{model}, {os.cpu_count()} cores" + (f", {' '.join(features)}" if features else "")
+
+
+def host_description():
+    """The CPU (`cpu_description`), or the GPU: where a stage ran."""
+    device = cli.configure_device()
+    cpu = cpu_description()
     return cpu if device == "CPU" else f"{device}; host {cpu}"
 
 

@@ -40,7 +40,9 @@ def test_demo_runs_end_to_end_and_improves_on_the_low_inputs(tmp_path):
     assert "KinD (paper)" in result.stdout and "PSNR on the synthetic eval split" in result.stdout
     assert os.path.isfile(work_dir / "results" / "comparison.png")
 
-    # Independent check on the written PNGs: enhanced beats the low input against ground truth.
+    # Independent check on the written PNGs, against the ground truth. Measured at these
+    # settings: the low inputs 7.51 dB, the nets the demo trains 11.20 dB, the shipped
+    # weights 18.68 dB (means of the 2 eval pairs).
     pairs = lol_pairs.list_pairs(str(work_dir / "LOLdataset" / "eval15"))
     low_psnr, enhanced_psnr = [], []
     for low, high in pairs:
@@ -48,15 +50,17 @@ def test_demo_runs_end_to_end_and_improves_on_the_low_inputs(tmp_path):
         enhanced = image_io.read_rgb(outputs.kindle_path(low, str(work_dir / "results")))
         low_psnr.append(peak_signal_noise_ratio(reference, image_io.read_rgb(low), data_range=255))
         enhanced_psnr.append(peak_signal_noise_ratio(reference, enhanced, data_range=255))
-    assert np.mean(enhanced_psnr) > np.mean(low_psnr) + 1.0
+    np.testing.assert_allclose(np.mean(low_psnr), 7.51, atol=0.01)  # The synthetic data.
+    # Training from scratch may round differently on another CPU: 1.2 dB of room.
+    assert np.mean(enhanced_psnr) > 10.0
 
-    # The shipped weights ran first: their results, and they too beat the low inputs.
+    # The shipped weights ran first: their results (inference only: 0.5 dB of room).
     assert result.stdout.index("1/5 the shipped weights") < result.stdout.index("3/5 train")
     shipped_psnr = [
         peak_signal_noise_ratio(image_io.read_rgb(high), image_io.read_rgb(
             outputs.kindle_path(low, str(work_dir / "pretrained_results"))), data_range=255)
         for low, high in pairs]
-    assert np.mean(shipped_psnr) > np.mean(low_psnr) + 1.0
+    assert np.mean(shipped_psnr) > 18.2
     for low, _ in pairs:  # enhance's post-processed photos
         assert os.path.isfile(outputs.kindle_path(low, str(work_dir / "pretrained_results" /
                                                            "enhanced")))
