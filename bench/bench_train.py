@@ -111,8 +111,7 @@ def step_seconds(name, batch_size, patch_size, steps, precision):
     """Best seconds per train step of stage `name` over the timed epochs (the real loop)."""
     stage = _stage(name, np.random.default_rng(0))
     keras.utils.set_random_seed(0)
-    with models.precision(precision):
-        net = stage.build_net()
+    net = stage.build_net(dtype=models.dtype_policy(precision))
     trainer = training.StageTrainer(net, stage.loss, stage.term_names)
     trainer.compile(optimizer=optimizers.Adam(1e-4),
                     steps_per_execution=training.steps_per_execution(steps))

@@ -17,7 +17,7 @@ def lrelu(x):
 def conv(filters, kernel_size, name, activation=lrelu, dtype=None):
     """A `slim.conv2d` as the original uses it: 'SAME' padding, bias, Glorot-uniform init.
 
-    `dtype` overrides the global dtype policy (see `output_conv`).
+    `dtype`: the layer's Keras dtype policy (see `output_conv`).
     """
     return keras.layers.Conv2D(
         filters,
@@ -42,9 +42,9 @@ def output_conv(filters, kernel_size, name, activation="sigmoid"):
     return conv(filters, kernel_size, name, activation=activation, dtype="float32")
 
 
-def max_pool(name):
+def max_pool(name, dtype=None):
     """2x2/2 max-pool, 'SAME' padding as in the original (pads bottom/right on odd sizes)."""
-    return keras.layers.MaxPooling2D(2, strides=2, padding="same", name=name)
+    return keras.layers.MaxPooling2D(2, strides=2, padding="same", name=name, dtype=dtype)
 
 
 @keras.saving.register_keras_serializable(package="kind_tf")

@@ -49,8 +49,9 @@ def load_nets(ckpt_root, precision="fp32", restoration=True):
     compute, fp32 weights); the post-processing stays fp32. Without `restoration` the
     restoration net is `skip_restoration` (nothing is loaded for it).
     """
-    with models.precision(precision):
-        nets = [models.DecomNet(), models.RestorationNet(), models.IllumAdjustNet()]
+    dtype = models.dtype_policy(precision)
+    nets = [models.DecomNet(dtype=dtype), models.RestorationNet(dtype=dtype),
+            models.IllumAdjustNet(dtype=dtype)]
     if not restoration:
         nets[1] = skip_restoration
     for net in nets:

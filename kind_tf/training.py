@@ -225,7 +225,8 @@ def config_from_flags(original):
 class Stage:
     """What one training script trains; built by `stages.py`, run by `train`.
 
-    build_net: makes the net to train (called inside the distribution strategy's scope).
+    build_net: `build_net(dtype=...)` makes the net to train (called inside the distribution
+        strategy's scope).
     loss: `loss(net, batch)` -> dict of named loss terms plus `total`.
     term_names: the keys `loss` returns (each is logged as its epoch mean).
     images: an `image_store.ImageStore`: per training pair, its inputs stacked on the channel
@@ -237,7 +238,7 @@ class Stage:
     callbacks: Keras callbacks of the stage's own (e.g. a loss weight set per epoch).
     """
 
-    build_net: Callable[[], keras.Model]
+    build_net: Callable[..., keras.Model]
     loss: Callable
     term_names: tuple
     images: image_store.ImageStore
@@ -498,8 +499,7 @@ def train(stage, config):
         )
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        with models.precision(config.precision):
-            net = stage.build_net()
+        net = stage.build_net(dtype=models.dtype_policy(config.precision))
         trainer = StageTrainer(net, stage.loss, stage.term_names)
         trainer.compile(
             optimizer=optimizers.Adam(config.lr_at(0)),

@@ -144,17 +144,15 @@ def test_restoration_matches_plain_tf_graph_on_unseen_odd_sizes(
     (IllumAdjustNet, ["en_conv_4", "sigmoid"]),
 ])
 def test_bf16_nets_keep_float32_heads(model_class, heads):
-    with models.precision("bf16"):
-        net = model_class()
+    net = model_class(dtype=models.dtype_policy("bf16"))
     float32_layers = [layer.name for layer in net.layers
                       if layer.weights or isinstance(layer, keras.layers.Activation)
                       if layer.compute_dtype == "float32"]
     assert float32_layers == heads
 
 
-def test_precision_scope_sets_the_policy_of_nets_built_in_it():
-    with models.precision("bf16"):
-        net = IllumAdjustNet()
+def test_dtype_is_passed_to_the_layers_and_kept_in_the_config():
+    net = IllumAdjustNet(dtype=models.dtype_policy("bf16"))
     assert net.dtype_policy.name == "mixed_bfloat16"
     assert net.get_layer("en_conv_1").compute_dtype == "bfloat16"
     assert all(weight.dtype == "float32" for weight in net.weights)  # checkpoints unchanged
@@ -162,14 +160,12 @@ def test_precision_scope_sets_the_policy_of_nets_built_in_it():
     assert net.get_layer("en_conv_4").compute_dtype == "float32"
     output = net([np.ones((1, 8, 8, 1), np.float32)] * 2)
     assert output.dtype == tf.float32
-    assert keras.config.dtype_policy().name == "float32"  # restored afterwards
-    with models.precision("fp32"):
-        assert IllumAdjustNet().dtype_policy.name == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # no global policy was changed
+    rebuilt = IllumAdjustNet.from_config(net.get_config())
+    assert rebuilt.get_layer("en_conv_1").compute_dtype == "bfloat16"
+    assert IllumAdjustNet(dtype=models.dtype_policy("fp32")).dtype_policy.name == "float32"
 
 
-def test_precision_scope_restores_the_policy_and_refuses_unknown_names():
-    with pytest.raises(RuntimeError), models.precision("bf16"):
-        raise RuntimeError
-    assert keras.config.dtype_policy().name == "float32"
-    with pytest.raises(ValueError, match="precision must be one of"), models.precision("fp16"):
-        pass
+def test_dtype_policy_refuses_unknown_precisions():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        models.dtype_policy("fp16")

@@ -108,8 +108,7 @@ def one_batch(name, rng, batch_size=2, size=24):
 def test_loss_falls_when_fitting_one_batch(name, precision):
     keras.utils.set_random_seed(0)
     build, loss, terms, batch = one_batch(name, np.random.default_rng(0))
-    with models.precision(precision):
-        net = build()
+    net = build(dtype=models.dtype_policy(precision))
     before = float(loss(net, batch)["total"])
     trainer = training.StageTrainer(net, loss, terms)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -278,8 +277,7 @@ def test_bf16_training_keeps_fp32_weights_and_checkpoints(tmp_path):
     net = IllumAdjustNet()
     checkpoints.load_weights(net, adjust_folder(tmp_path))
     # The epoch-2 sample is the bf16 net of that checkpoint on the sample input.
-    with models.precision("bf16"):
-        bf16_net = IllumAdjustNet()
+    bf16_net = IllumAdjustNet(dtype=models.dtype_policy("bf16"))
     checkpoints.load_weights(bf16_net, adjust_folder(tmp_path))
     illumination = stage_images(np.random.default_rng(0))[0][None, ..., :1]
     adjusted = bf16_net([illumination, np.ones_like(illumination)], training=False)
