@@ -56,47 +56,46 @@ def define_flags():
 
 def main(argv):
     del argv
-    target = net_flags.check_target_brightness(FLAGS.target_brightness)
     details = {"ckpt": FLAGS.ckpt, "precision": FLAGS.precision,
                "restoration": FLAGS.restoration}
     if FLAGS.no_reference:
-        run_no_reference(target, details)
+        run_no_reference(details)
     else:
-        run_lol(target, details)
+        run_lol(details)
 
 
-def run_lol(target, details):
+def run_lol(details):
     if FLAGS["denoise"].present:
         raise UserError("--denoise/--nodenoise is for --no_reference: the LOL protocol scores "
                         "R_restored * L_adjusted without post-processing")
-    ratio = net_flags.parse_ratio(FLAGS.ratio, allow_gt=True)
+    ratio = net_flags.parse_ratio(FLAGS.ratio, FLAGS.target_brightness, allow_gt=True)
     selection = evaluation.parse_selection(FLAGS.pairs)
     names = evaluation.parse_metrics(FLAGS.metrics or ",".join(evaluation.METRIC_NAMES))
     print(f"device: {cli.configure_device()}")
-    nets = net_flags.load_nets(restoration=FLAGS.restoration)
-    report = evaluation.evaluate(nets, FLAGS.data_dir, FLAGS.output_dir, ratio, selection,
-                                 details=details, target_brightness=target, metric_names=names)
+    model = net_flags.load_model(restoration=FLAGS.restoration)
+    report = evaluation.evaluate(model, FLAGS.data_dir, FLAGS.output_dir, ratio, selection,
+                                 details=details, metric_names=names)
     print(evaluation.format_table(report))
     print(f"results, metrics.json/.csv and comparison.png in {FLAGS.output_dir}")
 
 
-def run_no_reference(target, details):
+def run_no_reference(details):
     if FLAGS["pairs"].present:
         raise UserError("--pairs selects LOL pairs; with --no_reference every photo of "
                         "--data_dir is evaluated")
     if FLAGS.ratio.strip().lower() == "gt" and FLAGS["ratio"].present:
         raise UserError("--ratio gt needs a ground truth; with --no_reference give 'auto' or a "
                         "number")
-    ratio = net_flags.parse_ratio(FLAGS.ratio) if FLAGS["ratio"].present else "auto"
+    ratio = net_flags.parse_ratio(FLAGS.ratio if FLAGS["ratio"].present else "auto",
+                                  FLAGS.target_brightness)
     names = evaluation.parse_metrics(FLAGS.metrics or ",".join(no_reference.METRIC_NAMES),
                                      allowed=metrics.NO_REFERENCE)
     output_dir = (FLAGS.output_dir if FLAGS["output_dir"].present
                   else no_reference.default_output_dir(FLAGS.data_dir))
     print(f"device: {cli.configure_device()}")
-    nets = net_flags.load_nets(restoration=FLAGS.restoration)
-    report = no_reference.evaluate_photos(nets, FLAGS.data_dir, output_dir, ratio,
-                                          FLAGS.denoise, names, details,
-                                          target_brightness=target)
+    model = net_flags.load_model(restoration=FLAGS.restoration)
+    report = no_reference.evaluate_photos(model, FLAGS.data_dir, output_dir, ratio,
+                                          FLAGS.denoise, names, details)
     print(no_reference.format_table(report))
     print(f"results, metrics.json/.csv and comparison.png in {output_dir}")
     if report["failed"]:

@@ -4,3 +4,7 @@ import os
 
 # Keep TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) off the console.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from kind_tf.kind import KinD, Ratio  # noqa: E402 - after the log level, which TF reads on import
+
+__all__ = ["KinD", "Ratio"]

@@ -20,7 +20,7 @@ import time
 import gradio as gr
 from absl import flags
 
-from kind_tf import cli, image_io, net_flags, outputs, pipeline
+from kind_tf import cli, image_io, kind, net_flags, outputs
 from kind_tf.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -77,26 +77,26 @@ def read_photo(path, max_megapixels):
     return pixels, note
 
 
-def enhance_photo(pixels, nets, ratio, auto=False, denoise=True,
-                  target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS):
+def enhance_photo(pixels, model, ratio, auto=False, denoise=True,
+                  target_brightness=kind.AUTO_TARGET_BRIGHTNESS):
     """(the enhanced uint8 (H, W, 3) image, the ratio used) of uint8 RGB `pixels`.
 
     `kind_tf.enhance` on a file with these pixels: normalized as `image_io.load_image`, light
-    level `ratio` or, with `auto`, `pipeline.auto_ratio` at `target_brightness`, tiled beyond
-    `TILE` px, the original post-processing with `denoise`, truncated to 8 bits.
+    level `ratio` or, with `auto`, ratio "auto" at `target_brightness`, tiled beyond `TILE`
+    px, the original post-processing with `denoise`, truncated to 8 bits.
     """
     image = image_io.normalize_pixels(pixels)[None]
-    if auto:
-        ratio = pipeline.auto_ratio(image, nets[0], target_brightness)
-    result = pipeline.enhance_tiled(image, *nets, ratio, denoise, TILE)
+    rule = kind.Ratio("auto" if auto else ratio, target_brightness)
+    ratio = rule.resolve(model, image)
+    result = model.enhance(image, ratio, denoise, tile=TILE)
     return outputs.to_uint8(result.numpy()[0]), ratio
 
 
-def build_app(nets, work_dir, ratio=5.0, target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS,
-              max_megapixels=50):
-    """The Gradio page around `read_photo` and `enhance_photo`; files it shows go to
-    `work_dir` (one folder per browser session, holding only its latest photo and result).
-    `ratio` (a number or "auto") sets the controls' start."""
+def build_app(model, work_dir, ratio=kind.Ratio(), max_megapixels=50):
+    """The Gradio page around `read_photo` and `enhance_photo` with `model` (a `kind.KinD`);
+    files it shows go to `work_dir` (one folder per browser session, holding only its latest
+    photo and result). `ratio` (a `kind.Ratio`) sets the controls' start and the target
+    brightness of "auto"."""
 
     def session_dir(request, part):
         folder = os.path.join(work_dir, request.session_hash, part)
@@ -123,12 +123,13 @@ def build_app(nets, work_dir, ratio=5.0, target_brightness=pipeline.AUTO_TARGET_
         outputs.write_png(shown, pixels, outputs.PNG_FAST_COMPRESS_LEVEL)
         return (os.path.basename(path), pixels), shown
 
-    def enhance(photo, ratio, auto, denoise, request: gr.Request):
+    def enhance(photo, light_level, auto, denoise, request: gr.Request):
         if photo is None:
             return gr.skip(), gr.skip(), gr.skip()
         name, pixels = photo
         start = time.perf_counter()
-        result, used = enhance_photo(pixels, nets, ratio, auto, denoise, target_brightness)
+        result, used = enhance_photo(pixels, model, light_level, auto, denoise,
+                                     ratio.target_brightness)
         path = outputs.kindle_path(name, session_dir(request, "result"))
         outputs.write_png(path, result, outputs.PNG_FAST_COMPRESS_LEVEL)
         status = (f"light level {used:.2f}{' (auto)' if auto else ''}, "
@@ -137,7 +138,7 @@ def build_app(nets, work_dir, ratio=5.0, target_brightness=pipeline.AUTO_TARGET_
         return path, gr.DownloadButton(value=path, label=f"Download {os.path.basename(path)}",
                                        interactive=True), status
 
-    auto_start = ratio == "auto"
+    auto_start = ratio.rule == "auto"
     with gr.Blocks(title="KinD low-light enhancer", analytics_enabled=False,
                    delete_cache=(CACHE_LIFETIME_S, CACHE_LIFETIME_S)) as demo:
         gr.Markdown("## KinD low-light enhancer\nUpload a dark photo; move the light level "
@@ -147,8 +148,8 @@ def build_app(nets, work_dir, ratio=5.0, target_brightness=pipeline.AUTO_TARGET_
             upload = gr.File(label="Photo", file_types=["image"], type="filepath",
                              elem_id="upload", scale=2)
             with gr.Column(scale=3):
-                level = gr.Slider(0, max(RATIO_MAX, 0 if auto_start else ratio),
-                                  RATIO_MAX if auto_start else ratio, step=0.05,
+                level = gr.Slider(0, max(RATIO_MAX, 0 if auto_start else ratio.rule),
+                                  RATIO_MAX if auto_start else ratio.rule, step=0.05,
                                   label="Light level (the illumination ratio; the original "
                                   "uses 5.0)", interactive=not auto_start, elem_id="level")
                 with gr.Row():
@@ -186,14 +187,13 @@ def build_app(nets, work_dir, ratio=5.0, target_brightness=pipeline.AUTO_TARGET_
 
 def main(argv):
     del argv
-    ratio = net_flags.parse_ratio(FLAGS.ratio)
-    target = net_flags.check_target_brightness(FLAGS.target_brightness)
+    ratio = net_flags.parse_ratio(FLAGS.ratio, FLAGS.target_brightness)
     print(f"device: {cli.configure_device()}")
-    nets = net_flags.load_nets()
+    model = net_flags.load_model()
     # absl shows INFO logs; Gradio's HTTP requests to its own page are not news.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="kind_app_") as work_dir:
-        demo = build_app(nets, work_dir, ratio, target, FLAGS.max_megapixels)
+        demo = build_app(model, work_dir, ratio, FLAGS.max_megapixels)
         try:
             demo.launch(server_name=HOST, server_port=FLAGS.port)
         except OSError as error:  # the port is taken

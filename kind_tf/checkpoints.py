@@ -128,7 +128,7 @@ def _check_fits(model, prefix, stored, reader):
     raise CheckpointError(f"checkpoint '{prefix}' does not fit {model.name}: {'; '.join(problems)}")
 
 
-def load_weights(model, path, tf1_only=False):
+def load_weights(model, path):
     """Loads `model`'s weights from a TF1 (authors') or kind_tf checkpoint folder or prefix.
 
     The format is detected from the checkpoint itself. Raises `CheckpointError` naming the
@@ -140,10 +140,6 @@ def load_weights(model, path, tf1_only=False):
         stored = _stored_variables(reader)
     except (tf.errors.OpError, ValueError) as error:
         raise CheckpointError(f"checkpoint '{prefix}' is unreadable: {error}") from error
-    if tf1_only and not is_tf1_checkpoint(reader):
-        raise CheckpointError(
-            f"checkpoint '{prefix}' is a kind_tf checkpoint, not a TF1 one: use load_weights"
-        )
     _check_fits(model, prefix, stored, reader)
     for name, variable in variable_map(model).items():
         variable.assign(np.asarray(reader.get_tensor(stored[name]), dtype=variable.dtype))
@@ -161,11 +157,6 @@ def load_net(model, root):
             f"--ckpt {os.path.relpath(PRETRAINED_DIR)}/"
         )
     return load_weights(model, folder)
-
-
-def load_tf1_checkpoint(model, path):
-    """Loads the authors' TF1 checkpoint (folder or `model.ckpt` prefix) into `model`."""
-    return load_weights(model, path, tf1_only=True)
 
 
 def training_checkpoint(model, **state):

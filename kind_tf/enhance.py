@@ -11,10 +11,9 @@ over the whole image, enhanced with the original post-processing and written as
 import sys
 from collections import Counter
 
-import keras
 from absl import flags
 
-from kind_tf import cli, image_io, net_flags, outputs, pipeline
+from kind_tf import cli, image_io, kind, net_flags, outputs, pipeline
 from kind_tf.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -67,33 +66,30 @@ def failure_reason(path, error):
     return f"'{path}' failed: {type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
 
 
-def enhance_file(path, nets, output_dir, ratio, denoise=True, tile=1024,
-                 margin=pipeline.TILE_MARGIN, target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS):
-    """Enhances photo `path` into `<output_dir>/<name>_kindle.png`; returns that path.
+def enhance_file(path, model, output_dir, ratio=kind.DEFAULT_RATIO, denoise=True, tile=1024,
+                 margin=pipeline.TILE_MARGIN):
+    """Enhances photo `path` with `model` (a `kind.KinD`) into
+    `<output_dir>/<name>_kindle.png`; returns that path.
 
-    `ratio` is a number or "auto"; `tile` 0 runs the whole photo at once. Raises `UserError`
-    if the photo is unreadable.
+    `ratio` is a `kind.Ratio` or a number or "auto"; `tile` 0 runs the whole photo at once.
+    Raises `UserError` if the photo is unreadable.
     """
     image = image_io.load_image(path)[None]
-    if tile:
-        result = pipeline.enhance_tiled(image, *nets, ratio, denoise, tile, margin,
-                                        target_brightness=target_brightness)
-    else:
-        result = pipeline.enhance(image, *nets, ratio, denoise, target_brightness)
+    result = model.enhance(image, ratio, denoise, tile=tile or None, tile_margin=margin)
     target = outputs.kindle_path(path, output_dir)
     outputs.save_images(target, result.numpy())
     return target
 
 
-def enhance_all(paths, nets, output_dir, **options):
+def enhance_all(paths, model, output_dir, **options):
     """Enhances every photo of `paths` (`enhance_file` with `options`), with progress; returns
     the photos that failed. With several photos, one that fails for whatever reason is
     reported on one line and skipped, and the others are written."""
-    progress = keras.utils.Progbar(len(paths), unit_name="photo")
+    progress = cli.progress_bar(len(paths), "photo")
     failed = []
     for index, path in enumerate(paths):
         try:
-            enhance_file(path, nets, output_dir, **options)
+            enhance_file(path, model, output_dir, **options)
         except Exception as error:  # noqa: BLE001 - any failure of one photo of several
             if len(paths) == 1:
                 raise
@@ -113,15 +109,14 @@ def check_options(tile, tile_margin):
 
 def main(argv):
     del argv
-    ratio = net_flags.parse_ratio(FLAGS.ratio)
-    target = net_flags.check_target_brightness(FLAGS.target_brightness)
+    ratio = net_flags.parse_ratio(FLAGS.ratio, FLAGS.target_brightness)
     check_options(FLAGS.tile, FLAGS.tile_margin)
     paths = input_paths(FLAGS.input)
     print(f"device: {cli.configure_device()}")
-    nets = net_flags.load_nets()
+    model = net_flags.load_model()
     outputs.make_output_dir(FLAGS.output_dir)
-    failed = enhance_all(paths, nets, FLAGS.output_dir, ratio=ratio, denoise=FLAGS.denoise,
-                         tile=FLAGS.tile, margin=FLAGS.tile_margin, target_brightness=target)
+    failed = enhance_all(paths, model, FLAGS.output_dir, ratio=ratio, denoise=FLAGS.denoise,
+                         tile=FLAGS.tile, margin=FLAGS.tile_margin)
     print(f"wrote {len(paths) - len(failed)} of {len(paths)} results to {FLAGS.output_dir}")
     if failed:
         raise UserError(f"{len(failed)} of {len(paths)} photos could not be enhanced: "

@@ -16,11 +16,10 @@ and SSIM by default; LOE against the low-light input and NIQE need no ground tru
 
 import os
 
-import keras
 import numpy as np
 from PIL import Image, ImageDraw
 
-from kind_tf import image_io, lol_pairs, metrics, outputs, pipeline
+from kind_tf import cli, image_io, kind, lol_pairs, metrics, outputs
 from kind_tf.errors import UserError
 
 # Published eval15 results (GT-ratio protocol): KinD (ACM MM 2019) and KinD++ (IJCV 2021).
@@ -29,7 +28,7 @@ PUBLISHED = (("KinD (paper)", {"psnr": 20.87, "ssim": 0.80}),
              ("KinD++ (paper)", {"psnr": 21.30, "ssim": 0.82}))
 METRIC_NAMES = metrics.FULL_REFERENCE
 # The original evaluate.py enhances its test photos at this ratio.
-FIXED_RATIO = 5.0
+FIXED_RATIO = kind.DEFAULT_RATIO
 VARIANTS = ("fixed_ratio", "auto_ratio", "gt_mean", "enhance_default", "input")
 # ITU-R 601 luma, the gray of the GT-mean scaling (as cv2's RGB2GRAY).
 LUMA = (0.299, 0.587, 0.114)
@@ -61,19 +60,20 @@ def ratio_label(ratio):
     return "ratio auto" if ratio == "auto" else f"ratio {ratio:g}"
 
 
-def protocol(ratio, data_dir, target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS):
-    """What a run measured, for metrics.json and the printed table."""
-    if ratio is None:
+def protocol(ratio, data_dir):
+    """What a run at `kind.Ratio` `ratio` measured, for metrics.json and the printed table."""
+    target_brightness = ratio.target_brightness
+    if ratio.rule == "gt":
         name, description = ("LOL GT-ratio (evaluate_LOLdataset.py)",
                              "gt: mean(L_high / (L_low + 1e-4)) per image")
-    elif ratio == "auto":
+    elif ratio.rule == "auto":
         name, description = (f"auto ratio (target brightness {target_brightness:g})",
                              f"auto: {target_brightness:g} / mean(L_low) per image")
     else:
-        name, description = f"fixed ratio {ratio:g}", ratio
+        name, description = f"fixed ratio {ratio.rule:g}", ratio.rule
     return {
         "name": name,
-        "setting": ratio,
+        "setting": ratio.setting,
         "ratio": description,
         "output": "R_restored * L_adjusted (no post-processing), uint8(clip(255 x)) PNG",
         "psnr": "RGB, data range 255",
@@ -144,53 +144,52 @@ def selection_text(selection):
                                                                      selection.stop))
 
 
-def evaluate(nets, data_dir, output_dir, ratio=None, selection=slice(None), details=None,
-             verbose=1, fixed_ratio=FIXED_RATIO,
-             target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS, metric_names=METRIC_NAMES):
+def evaluate(model, data_dir, output_dir, ratio="gt", selection=slice(None), details=None,
+             verbose=1, fixed_ratio=FIXED_RATIO, metric_names=METRIC_NAMES):
     """Runs the LOL protocol over the pairs of `data_dir` and writes results to `output_dir`.
 
-    `nets` = (decom, restoration, adjust); `ratio` None is the GT-ratio protocol, "auto" the
-    automatic light level (`pipeline.auto_ratio` at `target_brightness`), a number a fixed
-    ratio; `selection` (a slice of the pairs sorted by name, see `parse_selection`) evaluates
-    only those; `details` (e.g. the checkpoint) go into the protocol record;
-    `metric_names` (of `metrics.NAMES`) are the metrics measured. Each pair is also scored at
-    `fixed_ratio`, at "auto", under the GT-mean protocol and as the low-light input itself
-    (`report["variants"]`). Writes the PNGs, `metrics.json`, `metrics.csv` and
-    `comparison.png`, and returns the metrics.json content.
+    `model` is a `kind.KinD`; `ratio` a `kind.Ratio` or its rule: "gt" the GT-ratio protocol,
+    "auto" the automatic light level, a number a fixed ratio; `selection` (a slice of the
+    pairs sorted by name, see `parse_selection`) evaluates only those; `details` (e.g. the
+    checkpoint) go into the protocol record; `metric_names` (of `metrics.NAMES`) are the
+    metrics measured. Each pair is also scored at `fixed_ratio`, at "auto" (the target
+    brightness of `ratio`), under the GT-mean protocol and as the low-light input itself
+    (`report["variants"]`); the nets before the adjustment run once per pair for all of
+    them. Writes the PNGs, `metrics.json`, `metrics.csv` and `comparison.png`, and returns
+    the metrics.json content.
     """
+    ratio = kind.Ratio.of(ratio)
     every_pair = lol_pairs.list_pairs(data_dir)
     pairs = every_pair[selection]
     if not pairs:
         raise UserError(f"--pairs selects none of the {len(every_pair)} pairs of '{data_dir}'")
-    decom = nets[0]
+    fixed = kind.Ratio(fixed_ratio, ratio.target_brightness)
+    variants = [(ratio, False), (fixed, False), (kind.Ratio("auto", ratio.target_brightness),
+                                                 False), (fixed, True)]
     outputs.make_output_dir(output_dir)
     # The running means are passed in as "stateful" values: Keras' own averaging shows the
     # last image's value on the final line.
     shown = metric_names[:2]
-    progress = keras.utils.Progbar(len(pairs), verbose=verbose, unit_name="image",
-                                   stateful_metrics=shown)
+    progress = cli.progress_bar(len(pairs), "image", stateful_metrics=shown, verbose=verbose)
     chosen = comparison_indices(len(pairs))
     rows, comparison = [], []
     for index, (low_path, high_path) in enumerate(pairs):
         low, truth = image_io.load_image(low_path)[None], image_io.read_rgb(high_path)
         if low.shape[1:] != truth.shape:
             raise UserError(f"'{low_path}' and its ground truth '{high_path}' differ in size")
-        auto = pipeline.auto_ratio(low, decom, target_brightness)
-        image_ratio = {None: None, "auto": auto}.get(ratio, ratio)
-        if ratio is None:
-            image_ratio = pipeline.gt_ratio(low, image_io.load_image(high_path)[None], decom)
-        output = pipeline.enhance(low, *nets, image_ratio, denoise=False)
+        high = image_io.normalize_pixels(truth)[None] if ratio.rule == "gt" else None
+        images, (image_ratio, _, auto, _) = model.enhance_variants(low, variants, high)
+        output, fixed_output, auto_output, default = (image.numpy() for image in images)
         name, path = outputs.result_name(low_path), outputs.kindle_path(low_path, output_dir)
-        outputs.save_images(path, output.numpy())
+        outputs.save_images(path, output)
         ours, low_pixels = image_io.read_rgb(path), image_io.read_rgb(low_path)
-        fixed, automatic = (outputs.to_uint8(pipeline.enhance(low, *nets, r, denoise=False))[0]
-                            for r in (fixed_ratio, auto))
-        default = outputs.to_uint8(pipeline.enhance(low, *nets, fixed_ratio, denoise=True))[0]
         row = {"name": name, **metrics.compute(metric_names, ours, truth, low_pixels),
                "ratio": image_ratio, "auto_ratio": auto}
-        for variant, image in (("fixed_ratio", fixed), ("auto_ratio", automatic),
+        for variant, image in (("fixed_ratio", outputs.to_uint8(fixed_output)[0]),
+                               ("auto_ratio", outputs.to_uint8(auto_output)[0]),
                                ("gt_mean", gt_mean_scaled(ours, truth)),
-                               ("enhance_default", default), ("input", low_pixels)):
+                               ("enhance_default", outputs.to_uint8(default)[0]),
+                               ("input", low_pixels)):
             row.update({f"{variant}_{key}": value for key, value
                         in metrics.compute(metric_names, image, truth, low_pixels).items()})
         rows.append(row)
@@ -201,14 +200,14 @@ def evaluate(nets, data_dir, output_dir, ratio=None, selection=slice(None), deta
     report = {
         "mean": means(rows, metric_names),
         "images": rows,
-        "protocol": {**protocol(ratio, data_dir, target_brightness), **(details or {}),
+        "protocol": {**protocol(ratio, data_dir), **(details or {}),
                      "pairs": selection_text(selection), "images": len(rows),
                      "metrics": list(metric_names)},
         "variants": {
             "fixed_ratio": {"mean": means(rows, metric_names, "fixed_ratio_"),
                             "ratio": fixed_ratio},
             "auto_ratio": {"mean": means(rows, metric_names, "auto_ratio_"), "ratio": "auto",
-                           "target_brightness": target_brightness},
+                           "target_brightness": ratio.target_brightness},
             "gt_mean": {"mean": means(rows, metric_names, "gt_mean_"),
                         "protocol": "the output above scaled to the ground truth's gray mean "
                                     "(ITU-R 601 luma), clipped, 8-bit"},

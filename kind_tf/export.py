@@ -10,7 +10,7 @@ typical):
   `enhanced_uint8` (the original's truncating 8-bit conversion). Each image is min-max
   normalized first, as the original `load_images`.
 - `enhance_normalized`: `image` float32 (B,H,W,3), already normalized -> `enhanced` float32.
-Both apply the original post-processing (`pipeline.enhance` with `denoise=True`), untiled.
+Both are `kind.KinD`'s call with the original post-processing (`denoise=True`), untiled.
 
 The TFLite model holds `serving_default` only, with the same inputs and outputs and any image
 size (the LiteRT interpreter resizes its inputs per call; `load_tflite`). Its weights are
@@ -25,7 +25,7 @@ import tensorflow as tf
 from absl import flags
 from tensorflow.python.framework import convert_to_constants
 
-from kind_tf import cli, net_flags, outputs, pipeline
+from kind_tf import cli, image_io, net_flags, outputs
 from kind_tf.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -35,51 +35,42 @@ TFLITE_WEIGHTS = ("float32", "float16")
 
 
 def normalize(pixels):
-    """TF twin of `image_io.normalize(pixels / 255)`, per image of a uint8 (B,H,W,3) batch."""
+    """`image_io.normalize_pixels` in TF ops, per image of a uint8 (B,H,W,3) batch."""
     image = tf.cast(pixels, tf.float32) / 255.0
-    low = tf.reduce_min(image, axis=[1, 2, 3], keepdims=True)
-    high = tf.reduce_max(image, axis=[1, 2, 3], keepdims=True)
-    return (image - low) / tf.maximum(high - low, 0.001)
-
-
-def to_uint8(image):
-    """The original `save_images` conversion, `uint8(clip(x * 255, 0, 255))`: truncation."""
-    return tf.cast(tf.clip_by_value(image * 255.0, 0.0, 255.0), tf.uint8)
+    return image_io.min_max_scaled(image, tf.reduce_min(image, axis=[1, 2, 3], keepdims=True),
+                                   tf.reduce_max(image, axis=[1, 2, 3], keepdims=True))
 
 
 class Enhancer(tf.Module):
-    """The three nets and the post-processing, with the serving signatures."""
+    """A `kind.KinD` with the serving signatures."""
 
-    def __init__(self, decom, restoration, adjust):
+    def __init__(self, model):
         super().__init__(name="kind_enhancer")
-        self.decom, self.restoration, self.adjust = decom, restoration, adjust
-
-    def _enhanced(self, image, ratio):
-        return pipeline.enhance_ops(image, self.decom, self.restoration, self.adjust, ratio)
+        self.model = model
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, None, 3], tf.uint8, name="image"),
         tf.TensorSpec([], tf.float32, name="ratio"),
     ])
     def enhance_uint8(self, image, ratio):
-        enhanced = self._enhanced(normalize(image), ratio)
-        return {"enhanced": enhanced, "enhanced_uint8": to_uint8(enhanced)}
+        enhanced = self.model(normalize(image), ratio=ratio)
+        return {"enhanced": enhanced, "enhanced_uint8": outputs.to_uint8(enhanced)}
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, None, 3], tf.float32, name="image"),
         tf.TensorSpec([], tf.float32, name="ratio"),
     ])
     def enhance_normalized(self, image, ratio):
-        return {"enhanced": self._enhanced(image, ratio)}
+        return {"enhanced": self.model(image, ratio=ratio)}
 
 
-def export(nets, directory):
-    """Writes the SavedModel of `nets` = (decom, restoration, adjust) to `directory`.
+def export(model, directory):
+    """Writes the SavedModel of `model` (a `kind.KinD`) to `directory`.
 
     It is written beside `directory` first and moved into place, so an interrupted export
     never leaves a half SavedModel (an existing one is replaced).
     """
-    enhancer = Enhancer(*nets)
+    enhancer = Enhancer(model)
     temporary = f"{directory.rstrip(os.sep)}.{os.getpid()}.tmp"
     try:
         tf.saved_model.save(enhancer, temporary, signatures={
@@ -114,8 +105,8 @@ def frozen_enhance_uint8(enhancer):
     return enhance_uint8.get_concrete_function()
 
 
-def tflite_model(nets, weights="float32"):
-    """The TFLite flatbuffer (bytes) of `Enhancer(*nets).enhance_uint8`, any image size.
+def tflite_model(model, weights="float32"):
+    """The TFLite flatbuffer (bytes) of `Enhancer(model).enhance_uint8`, any image size.
 
     `weights` "float16" stores the weights as float16 (the converter's float16 quantization).
     """
@@ -124,18 +115,18 @@ def tflite_model(nets, weights="float32"):
     # A module to convert through: the converter then saves the function as a SavedModel
     # signature, which keeps the input and output names in the TFLite model's signature.
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [frozen_enhance_uint8(Enhancer(*nets))], tf.Module())
+        [frozen_enhance_uint8(Enhancer(model))], tf.Module())
     if weights == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     return converter.convert()
 
 
-def export_tflite(nets, path, weights="float32"):
-    """Writes the TFLite model of `nets` (`tflite_model`) to file `path`, atomically."""
-    model = tflite_model(nets, weights)
+def export_tflite(model, path, weights="float32"):
+    """Writes the TFLite model of `model` (`tflite_model`) to file `path`, atomically."""
+    flatbuffer = tflite_model(model, weights)
     with outputs.atomic_write(path, "wb") as file:
-        file.write(model)
+        file.write(flatbuffer)
     return path
 
 
@@ -168,37 +159,37 @@ def define_flags():
     flags.mark_flag_as_required("out")
 
 
-def check_flags():
-    """`UserError` for flags that do not fit together or an --out of the wrong kind."""
-    if FLAGS.format == "savedmodel":
-        if os.path.exists(FLAGS.out) and not os.path.isdir(FLAGS.out):
-            raise UserError(f"--out '{FLAGS.out}' is a file; give a folder for the SavedModel")
-        if FLAGS["tflite_weights"].present:
+def check_options(model_format, out, precision, tflite_weights_given):
+    """`UserError` for options that do not fit together or an --out of the wrong kind."""
+    if model_format == "savedmodel":
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise UserError(f"--out '{out}' is a file; give a folder for the SavedModel")
+        if tflite_weights_given:
             raise UserError("--tflite_weights is for --format tflite")
         return
-    if os.path.isdir(FLAGS.out):
-        raise UserError(f"--out '{FLAGS.out}' is a folder; give a file for the TFLite model "
+    if os.path.isdir(out):
+        raise UserError(f"--out '{out}' is a folder; give a file for the TFLite model "
                         f"(e.g. kind.tflite)")
-    if FLAGS.precision != "fp32":
+    if precision != "fp32":
         # LiteRT has no bf16 kernels; float16 weights are its way to a smaller model.
-        raise UserError(f"--precision {FLAGS.precision} is for the SavedModel; for a smaller "
+        raise UserError(f"--precision {precision} is for the SavedModel; for a smaller "
                         f"TFLite model use --tflite_weights float16")
 
 
 def main(argv):
     del argv
-    check_flags()
+    check_options(FLAGS.format, FLAGS.out, FLAGS.precision, FLAGS["tflite_weights"].present)
     print(f"device: {cli.configure_device()}")
-    nets = net_flags.load_nets()
+    model = net_flags.load_model()
     tf.get_logger().setLevel("WARNING")  # tf.saved_model.save logs INFO lines per function.
     if FLAGS.format == "tflite":
         outputs.make_output_dir(os.path.dirname(FLAGS.out) or ".", "--out")
-        export_tflite(nets, FLAGS.out, FLAGS.tflite_weights)
+        export_tflite(model, FLAGS.out, FLAGS.tflite_weights)
         size = os.path.getsize(FLAGS.out) / 2**20
         print(f"wrote TFLite model to {FLAGS.out} ({size:.1f} MiB, {FLAGS.tflite_weights} "
               f"weights; signature serving_default)")
         return
-    export(nets, FLAGS.out)
+    export(model, FLAGS.out)
     print(f"wrote SavedModel to {FLAGS.out} (signatures: serving_default, enhance_normalized)")
 
 

@@ -4,6 +4,7 @@ import contextlib
 import os
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
 from kind_tf.errors import UserError
@@ -11,18 +12,16 @@ from kind_tf.errors import UserError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
-def _min_max_scaled(values, low, high):
-    """`(x - min) / max(max - min, 0.001)` in float32, the original's normalization."""
-    return (values - low) / np.maximum(high - low, np.float32(0.001))
+# The original `load_images` divides by at least this range (a flat image stays finite).
+MIN_RANGE = 0.001
 
 
-def normalize(image):
-    """The original `load_images` normalization: per-image min-max over all channels.
-
-    `(x - min) / max(max - min, 0.001)` in float32 on `uint8 / 255` values.
-    """
-    image = np.asarray(image, dtype=np.float32)
-    return _min_max_scaled(image, image.min(), image.max())
+def min_max_scaled(values, low, high):
+    """`(x - min) / max(max - min, 0.001)`, the original's per-image normalization, in
+    float32: on numpy arrays, or in TF ops (in a graph too) when the bounds are tensors."""
+    span = high - low
+    maximum = tf.maximum if tf.is_tensor(span) else np.maximum
+    return (values - low) / maximum(span, np.float32(MIN_RANGE))
 
 
 @contextlib.contextmanager
@@ -78,11 +77,12 @@ def load_image(path):
 
 
 def normalize_pixels(pixels):
-    """uint8 `pixels` as `load_image` gives them: `normalize(pixels / 255)`, bit for bit."""
+    """uint8 `pixels` normalized as the original `load_images`: `min_max_scaled` of
+    `pixels / 255` over the whole image (all channels), bit for bit."""
     # The original normalizes the float32 image uint8 / 255 pixel by pixel, so a pixel's value
     # depends only on its uint8 level (and the image's min and max levels): a table of the
     # 256 levels through the same float32 ops gives the same values in one pass.
-    table = _min_max_scaled(_LEVELS, *level_range(pixels))
+    table = min_max_scaled(_LEVELS, *level_range(pixels))
     return table[pixels]
 
 

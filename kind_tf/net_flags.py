@@ -1,10 +1,8 @@
-"""The flags of every script that runs the trained nets: --ckpt and --precision."""
-
-import math
+"""The flags of every script that runs the trained nets: --ckpt, --precision and --ratio."""
 
 from absl import flags
 
-from kind_tf import checkpoints, models, pipeline
+from kind_tf import checkpoints, kind, models
 from kind_tf.errors import UserError
 
 
@@ -38,33 +36,22 @@ def define_ratio(default, allow_gt=False, flag_values=flags.FLAGS):
         "--target_brightness.", flag_values=flag_values,
     )
     flags.DEFINE_float(
-        "target_brightness", pipeline.AUTO_TARGET_BRIGHTNESS, "--ratio auto: the illumination "
+        "target_brightness", kind.AUTO_TARGET_BRIGHTNESS, "--ratio auto: the illumination "
         "mean to reach (0-1); the default was measured on held-out our485 ground truths with "
         "the shipped DecomNet.", flag_values=flag_values,
     )
 
 
-def parse_ratio(text, allow_gt=False):
-    """`--ratio`: a non-negative number, "auto", or with `allow_gt` "gt" (returned as None)."""
-    word = text.strip().lower()
-    if word == "auto" or (allow_gt and word == "gt"):
-        return None if word == "gt" else "auto"
+def parse_ratio(text, target_brightness=kind.AUTO_TARGET_BRIGHTNESS, allow_gt=False):
+    """`--ratio` and `--target_brightness` as a `kind.Ratio`: a non-negative number, "auto",
+    or with `allow_gt` "gt"."""
     try:
-        ratio = float(text)
-    except ValueError:
-        words = "'gt', 'auto'" if allow_gt else "'auto'"
-        raise UserError(f"--ratio must be {words} or a number, got '{text}'") from None
-    if not (ratio >= 0 and math.isfinite(ratio)):
-        raise UserError(f"--ratio must be a non-negative number, got {text}")
-    return ratio
+        return kind.Ratio.parse(text, allow_gt, target_brightness)
+    except ValueError as error:
+        raise UserError(f"--{error}") from None
 
 
-def check_target_brightness(value):
-    if not 0 < value <= 1:
-        raise UserError(f"--target_brightness must be in (0, 1], got {value}")
-    return value
-
-
-def load_nets(flag_values=flags.FLAGS, restoration=True):
-    """(decom, restoration, adjust) from --ckpt at --precision (see `pipeline.load_nets`)."""
-    return pipeline.load_nets(flag_values.ckpt, flag_values.precision, restoration)
+def load_model(flag_values=flags.FLAGS, restoration=True):
+    """`kind.KinD` from --ckpt at --precision (without `restoration`: no RestorationNet)."""
+    return kind.KinD.from_checkpoint(flag_values.ckpt, restoration,
+                                     models.dtype_policy(flag_values.precision))

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from kind_tf import cli, enhance, evaluation, image_io, metrics, outputs, pipeline
+from kind_tf import cli, enhance, evaluation, image_io, kind, metrics, outputs
 from kind_tf.errors import UserError
 
 METRIC_NAMES = metrics.NO_REFERENCE
@@ -28,13 +28,13 @@ def csv_columns(names=METRIC_NAMES):
     return ("name", *names, "ratio", *(f"input_{name}" for name in names))
 
 
-def protocol(ratio, denoise, data_dir, target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS):
-    """What a run measured, for metrics.json and the printed table."""
+def protocol(ratio, denoise, data_dir):
+    """What a run at `kind.Ratio` `ratio` measured, for metrics.json and the printed table."""
     return {
         "name": "no reference (photos without ground truth)",
-        "setting": ratio,
-        "ratio": (f"auto: {target_brightness:g} / mean(L_low) per photo" if ratio == "auto"
-                  else ratio),
+        "setting": ratio.setting,
+        "ratio": (f"auto: {ratio.target_brightness:g} / mean(L_low) per photo"
+                  if ratio.rule == "auto" else ratio.rule),
         "denoise": denoise,
         "output": ("the original evaluate.py's post-processed result" if denoise else
                    "R_restored * L_adjusted (no post-processing)") + ", uint8(clip(255 x)) PNG",
@@ -44,13 +44,13 @@ def protocol(ratio, denoise, data_dir, target_brightness=pipeline.AUTO_TARGET_BR
     }
 
 
-def score_photo(path, nets, output_dir, ratio, denoise, metric_names, tile, target_brightness):
-    """Enhances photo `path` into `<output_dir>/<name>_kindle.png` and scores it: returns
-    (row, input pixels, enhanced pixels)."""
+def score_photo(path, model, output_dir, ratio, denoise, metric_names, tile):
+    """Enhances photo `path` with `model` into `<output_dir>/<name>_kindle.png` and scores it:
+    returns (row, input pixels, enhanced pixels)."""
     low = image_io.read_rgb(path)
     image = image_io.normalize_pixels(low)[None]
-    image_ratio = float(pipeline.resolve_ratio(ratio, image, nets[0], target_brightness))
-    result = pipeline.enhance_tiled(image, *nets, image_ratio, denoise, tile)
+    image_ratio = ratio.resolve(model, image)
+    result = model.enhance(image, image_ratio, denoise, tile=tile)
     target = outputs.kindle_path(path, output_dir)
     outputs.save_images(target, result.numpy())
     ours = image_io.read_rgb(target)
@@ -71,16 +71,16 @@ def contact_row(low, ours, row):
                            evaluation.labelled_tile(ours, label("enhanced", "niqe"))], axis=1)
 
 
-def evaluate_photos(nets, data_dir, output_dir, ratio="auto", denoise=True,
-                    metric_names=METRIC_NAMES, details=None, tile=1024,
-                    target_brightness=pipeline.AUTO_TARGET_BRIGHTNESS):
+def evaluate_photos(model, data_dir, output_dir, ratio="auto", denoise=True,
+                    metric_names=METRIC_NAMES, details=None, tile=1024):
     """Enhances and scores every photo of folder `data_dir` into `output_dir`; returns the
     metrics.json content (`"failed"`: the photos that could not be evaluated).
 
-    `nets` = (decom, restoration, adjust); `ratio` a number or "auto"; `metric_names` of
+    `model` is a `kind.KinD`; `ratio` a `kind.Ratio` or a number or "auto"; `metric_names` of
     `metrics.NO_REFERENCE`; `details` (e.g. the checkpoint) go into the protocol record.
     Raises `UserError` when no photo could be evaluated.
     """
+    ratio = kind.Ratio.of(ratio)
     paths = enhance.input_paths(data_dir, "--data_dir")
     outputs.make_output_dir(output_dir)
     shown = metric_names[:2]
@@ -89,8 +89,8 @@ def evaluate_photos(nets, data_dir, output_dir, ratio="auto", denoise=True,
     rows, failed, comparison = [], [], []
     for index, path in enumerate(paths):
         try:
-            row, low, ours = score_photo(path, nets, output_dir, ratio, denoise, metric_names,
-                                         tile, target_brightness)
+            row, low, ours = score_photo(path, model, output_dir, ratio, denoise, metric_names,
+                                         tile)
         except Exception as error:  # noqa: BLE001 - any failure of one photo of several
             print(f"\nskipped: {enhance.failure_reason(path, error)}", file=sys.stderr)
             failed.append(path)
@@ -108,7 +108,7 @@ def evaluate_photos(nets, data_dir, output_dir, ratio="auto", denoise=True,
         "input": {"mean": evaluation.means(rows, metric_names, "input_")},
         "images": rows,
         "failed": failed,
-        "protocol": {**protocol(ratio, denoise, data_dir, target_brightness), **(details or {}),
+        "protocol": {**protocol(ratio, denoise, data_dir), **(details or {}),
                      "images": len(rows), "metrics": list(metric_names), "tile": tile},
     }
     outputs.write_json(os.path.join(output_dir, "metrics.json"), report)

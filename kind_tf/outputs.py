@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image
 
 from kind_tf.errors import UserError
@@ -53,8 +54,14 @@ PNG_FAST_COMPRESS_LEVEL = 1
 
 
 def to_uint8(image):
-    """The original `save_images` conversion, `uint8(clip(x * 255, 0, 255))`: truncation."""
-    return np.clip(np.asarray(image) * 255.0, 0, 255.0).astype(np.uint8)
+    """The original `save_images` conversion, `uint8(clip(x * 255, 0, 255))`: truncation.
+
+    In TF ops, so that the exported enhancer converts as the scripts do: a tensor for a
+    tensor (in a graph too), a numpy array for anything else.
+    """
+    pixels = tf.cast(tf.clip_by_value(tf.convert_to_tensor(image) * 255.0, 0.0, 255.0),
+                     tf.uint8)
+    return pixels if tf.is_tensor(image) else pixels.numpy()
 
 
 def write_png(path, pixels, compress_level=PNG_COMPRESS_LEVEL):

@@ -90,11 +90,17 @@ def reference_ckpt_root(reference_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def reference_nets(reference_ckpt_root):
-    """(decom, restoration, adjust) fp32 nets loaded from `reference_ckpt_root`."""
-    from kind_tf import pipeline
+def reference_model(reference_ckpt_root):
+    """`KinD` (fp32) with the weights of `reference_ckpt_root`."""
+    from kind_tf import KinD
 
-    return pipeline.load_nets(reference_ckpt_root)
+    return KinD.from_checkpoint(reference_ckpt_root)
+
+
+@pytest.fixture(scope="session")
+def reference_nets(reference_model):
+    """(decom, restoration, adjust): the nets of `reference_model`."""
+    return tuple(reference_model.nets)
 
 
 def make_tiny_lol(root, lol_dir, train_pairs, eval_pairs):

@@ -1,5 +1,5 @@
 """Tests for kind_tf.app: the enhancement behind the page, bad uploads, and the page itself in
-headless Chromium (upload, light level, auto, download), against `pipeline.enhance`."""
+headless Chromium (upload, light level, auto, download), against `KinD.enhance`."""
 
 import os
 import shutil
@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO_ROOT
-from kind_tf import checkpoints, image_io, outputs, pipeline
+from kind_tf import KinD, Ratio, image_io, outputs
 from kind_tf.errors import UserError
 
 pytest.importorskip("gradio", reason="the app's requirements: pip install -r requirements-app.txt")
@@ -25,8 +25,8 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"  # Debian'
 
 
 @pytest.fixture(scope="module")
-def nets():
-    return pipeline.load_nets(checkpoints.PRETRAINED_DIR)
+def model():
+    return KinD.from_checkpoint()
 
 
 @pytest.fixture(scope="module")
@@ -44,23 +44,23 @@ def photos(tmp_path_factory):
     return folder
 
 
-def expected(path, nets, ratio, denoise=True):
+def expected(path, model, ratio, denoise=True):
     """`kind_tf.enhance`'s 8-bit result of photo `path`."""
-    final = pipeline.enhance(image_io.load_image(str(path))[None], *nets, ratio, denoise)
+    final = model.enhance(image_io.load_image(str(path))[None], ratio, denoise)
     return outputs.to_uint8(final.numpy()[0])
 
 
-def test_enhance_photo_is_kind_tf_enhance_of_the_file(photos, nets):
+def test_enhance_photo_is_kind_tf_enhance_of_the_file(photos, model):
     pixels = image_io.read_rgb(photos / "cat.png")
     for ratio, denoise in ((3.0, True), (1.5, False)):
-        result, used = app.enhance_photo(pixels, nets, ratio, denoise=denoise)
+        result, used = app.enhance_photo(pixels, model, ratio, denoise=denoise)
         assert result.dtype == np.uint8 and used == ratio
-        np.testing.assert_array_equal(result, expected(photos / "cat.png", nets, ratio, denoise))
-    result, used = app.enhance_photo(pixels, nets, 5.0, auto=True, target_brightness=0.5)
+        np.testing.assert_array_equal(result, expected(photos / "cat.png", model, ratio, denoise))
+    result, used = app.enhance_photo(pixels, model, 5.0, auto=True, target_brightness=0.5)
     image = image_io.load_image(str(photos / "cat.png"))[None]
-    assert used == pytest.approx(pipeline.auto_ratio(image, nets[0], 0.5))
+    assert used == pytest.approx(Ratio("auto", 0.5).resolve(model, image))
     assert used != 5.0
-    np.testing.assert_array_equal(result, expected(photos / "cat.png", nets, used))
+    np.testing.assert_array_equal(result, expected(photos / "cat.png", model, used))
 
 
 def test_read_photo_converts_as_load_image_and_says_so(photos):
@@ -198,7 +198,7 @@ def assert_close(result, reference):
 
 
 @pytest.mark.slow
-def test_page_enhances_uploads_at_the_light_level_and_downloads(server, browser, photos, nets,
+def test_page_enhances_uploads_at_the_light_level_and_downloads(server, browser, photos, model,
                                                                  tmp_path):
     page = Page(browser, server)
 
@@ -212,21 +212,21 @@ def test_page_enhances_uploads_at_the_light_level_and_downloads(server, browser,
     page.upload(photos / "gray16.png")
     assert "16-bit grayscale" in page.toast("gray16.png")
     src, result = page.new_result(None)
-    assert_close(result, expected(photos / "gray16.png", nets, 5.0))
+    assert_close(result, expected(photos / "gray16.png", model, 5.0))
     assert page.text("status").startswith("light level 5.00, 128 x 96 px")
 
     # An RGB photo, then the light level moved to 3.0 (typed into the slider's box).
     page.clear_upload()
     page.upload(photos / "cat.png")
     src, result = page.new_result(src)
-    assert_close(result, expected(photos / "cat.png", nets, 5.0))
+    assert_close(result, expected(photos / "cat.png", model, 5.0))
     from selenium.webdriver.common.keys import Keys
 
     box = page.find("#level input[type=number]")
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys("3", Keys.TAB)  # the slider's release: leaving the box
     src, result = page.new_result(src)
-    assert_close(result, expected(photos / "cat.png", nets, 3.0))
+    assert_close(result, expected(photos / "cat.png", model, 3.0))
     assert page.text("status").startswith("light level 3.00,")
     browser.save_screenshot(str(tmp_path / "app.png"))
 
@@ -240,7 +240,7 @@ def test_page_enhances_uploads_at_the_light_level_and_downloads(server, browser,
     page.find("#auto input").click()
     src, result = page.new_result(src)
     image = image_io.load_image(str(photos / "cat.png"))[None]
-    ratio = pipeline.auto_ratio(image, nets[0], pipeline.AUTO_TARGET_BRIGHTNESS)
-    assert_close(result, expected(photos / "cat.png", nets, ratio))
+    ratio = Ratio("auto").resolve(model, image)
+    assert_close(result, expected(photos / "cat.png", model, ratio))
     assert page.text("status").startswith(f"light level {ratio:.2f} (auto),")
     assert page.find("#level input[type=range]").get_attribute("disabled") is not None

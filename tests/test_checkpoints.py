@@ -54,7 +54,8 @@ def test_variable_names_are_the_tf1_names(reference_dir):
 )
 def test_tf1_checkpoint_loads_every_variable_exactly(reference_checkpoint, model_class, folder):
     model = model_class()
-    checkpoints.load_tf1_checkpoint(model, reference_checkpoint(folder))
+    assert checkpoints.is_tf1_checkpoint(tf.train.load_checkpoint(reference_checkpoint(folder)))
+    checkpoints.load_weights(model, reference_checkpoint(folder))
     stored = _reference_tensors(reference_checkpoint(folder))
     for name, variable in checkpoints.variable_map(model).items():
         np.testing.assert_array_equal(variable.numpy(), stored[name])
@@ -179,9 +180,3 @@ def test_corrupt_checkpoint_is_reported(tmp_path, reference_checkpoint):
     (folder / "model.ckpt.index").write_bytes(b"not an index")
     with pytest.raises(CheckpointError, match="unreadable"):
         checkpoints.load_weights(DecomNet(), str(folder))
-
-
-def test_tf1_loader_rejects_own_format(tmp_path):
-    checkpoints.save_weights(IllumAdjustNet(), str(tmp_path))
-    with pytest.raises(CheckpointError, match="not a TF1 one"):
-        checkpoints.load_tf1_checkpoint(IllumAdjustNet(), str(tmp_path))

@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import REPO_ROOT
-from kind_tf import checkpoints, enhance, image_io, outputs, pipeline
+from kind_tf import KinD, Ratio, enhance, image_io, outputs, pipeline
 from kind_tf.errors import UserError
 
 
@@ -20,9 +20,9 @@ def run_enhance(*args):
                           capture_output=True, text=True)
 
 
-def expected_result(path, nets, ratio):
+def expected_result(path, model, ratio):
     """The original evaluate.py result of photo `path` as its saved 8-bit PNG holds it."""
-    final = pipeline.enhance(image_io.load_image(path)[None], *nets, ratio).numpy()[0]
+    final = model.enhance(image_io.load_image(path)[None], ratio).numpy()[0]
     return np.clip(final * 255.0, 0, 255.0).astype("uint8")
 
 
@@ -42,7 +42,7 @@ def photos(reference_dir, tmp_path_factory):
     return folder
 
 
-def test_folder_of_any_format_bad_file_skipped(photos, reference_ckpt_root, reference_nets,
+def test_folder_of_any_format_bad_file_skipped(photos, reference_ckpt_root, reference_model,
                                                tmp_path):
     result = run_enhance("--ckpt", reference_ckpt_root, "--input", str(photos),
                          "--output_dir", str(tmp_path), "--ratio", "3")
@@ -56,12 +56,12 @@ def test_folder_of_any_format_bad_file_skipped(photos, reference_ckpt_root, refe
     for name in "abcdfg":
         source = next(photos.glob(f"{name}.*"))
         saved = image_io.read_rgb(tmp_path / f"{name}_kindle.png")
-        expected = expected_result(source, reference_nets, 3.0)
+        expected = expected_result(source, reference_model, 3.0)
         assert np.abs(saved.astype(int) - expected).max() <= 1  # float noise at a truncation
         assert np.mean(saved != expected) < 1e-3
 
 
-def test_any_failure_of_one_photo_skips_only_that_photo(photos, reference_nets, tmp_path,
+def test_any_failure_of_one_photo_skips_only_that_photo(photos, reference_model, tmp_path,
                                                         monkeypatch, capsys):
     enhance_file = enhance.enhance_file
 
@@ -72,18 +72,18 @@ def test_any_failure_of_one_photo_skips_only_that_photo(photos, reference_nets, 
 
     monkeypatch.setattr(enhance, "enhance_file", failing_on_b)
     paths = [str(photos / "a.bmp"), str(photos / "b.jpg"), str(photos / "f.png")]
-    assert enhance.enhance_all(paths, reference_nets, str(tmp_path), ratio=2.0) == [paths[1]]
+    assert enhance.enhance_all(paths, reference_model, str(tmp_path), ratio=2.0) == [paths[1]]
     assert f"skipped: '{paths[1]}' failed: RuntimeError: out of memory\n" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["a_kindle.png", "f_kindle.png"]
     with pytest.raises(RuntimeError):  # a single photo fails as it is
-        enhance.enhance_all(paths[1:2], reference_nets, str(tmp_path), ratio=2.0)
+        enhance.enhance_all(paths[1:2], reference_model, str(tmp_path), ratio=2.0)
 
 
-def test_tiled_file_equals_untiled(photos, reference_nets, tmp_path):
+def test_tiled_file_equals_untiled(photos, reference_model, tmp_path):
     results = []
     for folder, tile in (("tiled", 32), ("untiled", 0)):
         os.makedirs(tmp_path / folder)
-        results.append(enhance.enhance_file(str(photos / "a.bmp"), reference_nets,
+        results.append(enhance.enhance_file(str(photos / "a.bmp"), reference_model,
                                             str(tmp_path / folder), 5.0, tile=tile))
     assert [os.path.basename(path) for path in results] == ["a_kindle.png"] * 2
     tiled, untiled = (image_io.read_rgb(path).astype(int) for path in results)
@@ -127,15 +127,15 @@ def test_help_explains_the_ratio():
 
 
 def test_auto_ratio_photo_equals_the_pipeline_at_its_ratio(photos, reference_ckpt_root,
-                                                             reference_nets, tmp_path):
+                                                             reference_model, tmp_path):
     result = run_enhance("--ckpt", reference_ckpt_root, "--input", str(photos / "a.bmp"),
                          "--output_dir", str(tmp_path), "--ratio", "auto",
                          "--target_brightness", "0.6")
     assert result.returncode == 0, result.stderr
     image = image_io.load_image(photos / "a.bmp")[None]
-    ratio = pipeline.auto_ratio(image, reference_nets[0], 0.6)
+    ratio = Ratio("auto", 0.6).resolve(reference_model, image)
     saved = image_io.read_rgb(tmp_path / "a_kindle.png").astype(int)
-    assert np.abs(saved - expected_result(photos / "a.bmp", reference_nets, ratio)).max() <= 1
+    assert np.abs(saved - expected_result(photos / "a.bmp", reference_model, ratio)).max() <= 1
 
 
 def test_input_paths(photos, tmp_path):
@@ -161,7 +161,8 @@ def test_shipped_weights_by_default_brighten_the_authors_test_images(reference_d
     result = run_enhance("--input", f"{reference_dir}/test_images", "--output_dir", str(tmp_path),
                          "--ratio", "1.5")
     assert result.returncode == 0, result.stderr
-    decom, restoration, adjust = pipeline.load_nets(checkpoints.PRETRAINED_DIR)
+    model = KinD.from_checkpoint()
+    decom, restoration, adjust = model.nets
     for name in sorted(os.listdir(f"{reference_dir}/test_images")):
         image = image_io.load_image(f"{reference_dir}/test_images/{name}")[None]
         output = image_io.read_rgb(tmp_path / f"{name.split('.')[0]}_kindle.png").astype(int)
@@ -170,8 +171,7 @@ def test_shipped_weights_by_default_brighten_the_authors_test_images(reference_d
         decom_r, decom_i = decom(image)
         restored_r = restoration([decom_r, decom_i])
         adjusted_i = adjust([decom_i, tf.fill(tf.shape(decom_i), 1.5)])
-        final = pipeline.postprocess_steps(image, decom_r, decom_i, restored_r,
-                                           adjusted_i)["final"]
+        final = pipeline.postprocess(image, decom_r, decom_i, restored_r, adjusted_i)
         expected = outputs.to_uint8(final.numpy()[0]).astype(int)
         assert np.abs(output - expected).max() <= 1, name  # float noise at a truncation
         assert np.mean(output != expected) < 1e-3, name

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
-from kind_tf import evaluation, image_io, metrics, niqe, outputs, pipeline
+from kind_tf import evaluation, image_io, metrics, niqe, outputs
 from kind_tf.errors import UserError
 
 
@@ -36,9 +36,9 @@ def luma_mean_scaled(image, reference):
 
 
 @pytest.fixture(scope="module")
-def two_images(lol_dir, reference_nets, tmp_path_factory):
+def two_images(lol_dir, reference_model, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("eval")
-    report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(output_dir), selection=slice(2),
+    report = evaluation.evaluate(reference_model, f"{lol_dir}/eval15", str(output_dir), selection=slice(2),
                                  details={"ckpt": "reference"}, verbose=0)
     return report, output_dir
 
@@ -92,14 +92,14 @@ def test_table_shows_this_run_beside_the_published_numbers(two_images):
     assert rows["KinD++ (paper)"] == ["21.30", "0.82", "-"]
 
 
-def test_variants_fixed_ratio_and_gt_mean(two_images, lol_dir, reference_nets, tmp_path):
+def test_variants_fixed_ratio_and_gt_mean(two_images, lol_dir, reference_model, tmp_path):
     report, output_dir = two_images
-    fixed = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path), ratio=5.0,
+    fixed = evaluation.evaluate(reference_model, f"{lol_dir}/eval15", str(tmp_path), ratio=5.0,
                                 selection=slice(2), verbose=0)
     # The fixed-ratio variant scores exactly what a --ratio 5 run scores, the auto variant
     # what a --ratio auto run scores.
     assert report["variants"]["fixed_ratio"]["mean"] == fixed["mean"]
-    automatic = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path / "auto"),
+    automatic = evaluation.evaluate(reference_model, f"{lol_dir}/eval15", str(tmp_path / "auto"),
                                     ratio="auto", selection=slice(2), verbose=0)
     assert report["variants"]["auto_ratio"]["mean"] == automatic["mean"]
     assert [row["ratio"] for row in automatic["images"]] == [
@@ -117,20 +117,20 @@ def test_variants_fixed_ratio_and_gt_mean(two_images, lol_dir, reference_nets, t
 
 
 def test_enhance_default_variant_scores_what_kind_tf_enhance_writes(two_images, lol_dir,
-                                                                    reference_nets):
+                                                                    reference_model):
     report = two_images[0]
     for row in report["images"]:
         low = image_io.load_image(f"{lol_dir}/eval15/low/{row['name']}.png")[None]
         truth = image_io.read_rgb(f"{lol_dir}/eval15/high/{row['name']}.png")
         # kind_tf.enhance's defaults: ratio 5.0, the original post-processing on.
-        enhanced = outputs.to_uint8(pipeline.enhance(low, *reference_nets, 5.0))[0]
+        enhanced = outputs.to_uint8(reference_model.enhance(low, 5.0).numpy())[0]
         assert row["enhance_default_psnr"] == metrics.psnr(enhanced, truth)
         assert row["enhance_default_psnr"] != row["fixed_ratio_psnr"]  # post-processing differs
     assert report["variants"]["enhance_default"]["ratio"] == 5.0
 
 
-def test_loe_niqe_and_the_input_are_scored_when_asked(lol_dir, reference_nets, tmp_path):
-    report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path),
+def test_loe_niqe_and_the_input_are_scored_when_asked(lol_dir, reference_model, tmp_path):
+    report = evaluation.evaluate(reference_model, f"{lol_dir}/eval15", str(tmp_path),
                                  selection=slice(1), verbose=0,
                                  metric_names=("psnr", "loe", "niqe"))
     row = report["images"][0]
@@ -174,16 +174,16 @@ def test_gt_mean_scaling_matches_the_luma_means():
                                      np.full((2, 2, 3), 250, np.uint8)).max() == 250
 
 
-def test_progress_ends_on_the_mean(two_images, lol_dir, reference_nets, tmp_path, capsys):
-    report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path), selection=slice(2),
+def test_progress_ends_on_the_mean(two_images, lol_dir, reference_model, tmp_path, capsys):
+    report = evaluation.evaluate(reference_model, f"{lol_dir}/eval15", str(tmp_path), selection=slice(2),
                                  verbose=2)
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert f"psnr: {report['mean']['psnr']:.4f}" in last
     assert f"psnr: {report['images'][-1]['psnr']:.4f}" not in last
 
 
-def test_fixed_ratio_is_used_for_every_image(lol_dir, reference_nets, tmp_path):
-    report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path), ratio=2.5,
+def test_fixed_ratio_is_used_for_every_image(lol_dir, reference_model, tmp_path):
+    report = evaluation.evaluate(reference_model, f"{lol_dir}/eval15", str(tmp_path), ratio=2.5,
                                  selection=slice(1), verbose=0)
     assert report["images"][0]["ratio"] == 2.5
     assert report["protocol"]["name"] == "fixed ratio 2.5"
@@ -196,27 +196,27 @@ def test_comparison_rows_of_different_widths_stack():
     assert (stacked[:2, 3:] == 0).all() and (stacked[2:] == 7).all()
 
 
-def test_pairs_of_different_sizes_are_refused(lol_dir, reference_nets, tmp_path):
+def test_pairs_of_different_sizes_are_refused(lol_dir, reference_model, tmp_path):
     for side in ("low", "high"):
         os.makedirs(tmp_path / "split" / side)
     shutil.copy(f"{lol_dir}/eval15/low/1.png", tmp_path / "split/low/1.png")
     outputs.save_images(str(tmp_path / "split/high/1.png"), np.zeros((40, 60, 3), np.float32))
     with pytest.raises(UserError, match="differ in size"):
-        evaluation.evaluate(reference_nets, str(tmp_path / "split"), str(tmp_path / "out"),
+        evaluation.evaluate(reference_model, str(tmp_path / "split"), str(tmp_path / "out"),
                             verbose=0)
 
 
-def test_selection_of_pairs(lol_dir, reference_nets, tmp_path):
+def test_selection_of_pairs(lol_dir, reference_model, tmp_path):
     assert evaluation.parse_selection("466:485") == slice(466, 485)
     assert evaluation.parse_selection(":2") == slice(None, 2)
     assert evaluation.selection_text(slice(None, 2)) == ":2"
     for text in ("2", "a:b", "1:2:3"):
         with pytest.raises(UserError, match="--pairs must be START:END"):
             evaluation.parse_selection(text)
-    report = evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path / "last"),
+    report = evaluation.evaluate(reference_model, f"{lol_dir}/eval15", str(tmp_path / "last"),
                                  selection=slice(-1, None), verbose=0)
     assert [row["name"] for row in report["images"]] == ["79"]  # last by name
     assert report["protocol"]["pairs"] == "-1:"
     with pytest.raises(UserError, match="--pairs selects none of the 15 pairs"):
-        evaluation.evaluate(reference_nets, f"{lol_dir}/eval15", str(tmp_path),
+        evaluation.evaluate(reference_model, f"{lol_dir}/eval15", str(tmp_path),
                             selection=slice(20, 30))

@@ -9,13 +9,13 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT
-from kind_tf import checkpoints, export, image_io, metrics, outputs, pipeline
+from kind_tf import KinD, export, image_io, metrics, outputs
 
 
 @pytest.fixture(scope="module")
-def saved_model(reference_nets, tmp_path_factory):
+def saved_model(reference_model, tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("export") / "kind")
-    export.export(reference_nets, directory)
+    export.export(reference_model, directory)
     return directory
 
 
@@ -25,24 +25,28 @@ def pixels(reference_dir):
 
 
 @pytest.fixture(scope="module")
-def shipped_nets():
-    """The nets of pretrained/, which the export CLI uses without --ckpt."""
-    return pipeline.load_nets(checkpoints.PRETRAINED_DIR)
+def shipped_model():
+    """The model of pretrained/, which the export CLI uses without --ckpt."""
+    return KinD.from_checkpoint()
 
 
-def enhanced_uint8(pixels, nets):
-    return outputs.to_uint8(pipeline.enhance(image_io.normalize(pixels / np.float32(255.0)),
-                                             *nets, 5.0).numpy())
+def enhance(pixels, model, ratio=5.0):
+    """`KinD.enhance` of a uint8 batch of one, normalized as `image_io.load_image`."""
+    return model.enhance(image_io.normalize_pixels(pixels[0])[None], ratio).numpy()
 
 
-def test_round_trip_equals_pipeline_enhance(saved_model, reference_nets, pixels):
+def enhanced_uint8(pixels, model):
+    return outputs.to_uint8(enhance(pixels, model))
+
+
+def test_round_trip_equals_kind_enhance(saved_model, reference_model, pixels):
     loaded = tf.saved_model.load(saved_model)
     result = loaded.signatures["serving_default"](image=tf.constant(pixels), ratio=tf.constant(4.0))
-    expected = pipeline.enhance(image_io.normalize(pixels / np.float32(255.0)), *reference_nets, 4.0)
+    expected = enhance(pixels, reference_model, 4.0)
     np.testing.assert_allclose(result["enhanced"], expected, atol=1e-5)
     truncated = np.clip(result["enhanced"].numpy() * 255.0, 0, 255.0).astype("uint8")
     np.testing.assert_array_equal(result["enhanced_uint8"], truncated)
-    normalized = image_io.normalize(pixels / np.float32(255.0))
+    normalized = image_io.normalize_pixels(pixels[0])[None]
     direct = loaded.signatures["enhance_normalized"](image=tf.constant(normalized),
                                                      ratio=tf.constant(4.0))
     np.testing.assert_allclose(direct["enhanced"], expected, atol=1e-5)
@@ -53,12 +57,12 @@ def test_normalize_is_the_original_per_image(pixels):
     normalized = export.normalize(tf.constant(batch)).numpy()
     for index in range(2):
         np.testing.assert_allclose(
-            normalized[index], image_io.normalize(batch[index] / np.float32(255.0)), atol=1e-6
+            normalized[index], image_io.normalize_pixels(batch[index]), atol=1e-6
         )
 
 
-def test_export_replaces_an_existing_model_atomically(saved_model, reference_nets):
-    export.export(reference_nets, saved_model)
+def test_export_replaces_an_existing_model_atomically(saved_model, reference_model):
+    export.export(reference_model, saved_model)
     assert sorted(os.listdir(saved_model)) == ["assets", "fingerprint.pb", "saved_model.pb",
                                                "variables"]
     assert not [name for name in os.listdir(os.path.dirname(saved_model)) if "tmp" in name]
@@ -73,8 +77,8 @@ def test_cli_refuses_a_file_as_out(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: --out '{tmp_path / 'model'}'")
 
 
-def test_cli_writes_the_enhancer_of_its_ckpt(reference_ckpt_root, reference_nets, shipped_nets,
-                                             pixels, tmp_path):
+def test_cli_writes_the_enhancer_of_its_ckpt(reference_ckpt_root, reference_model,
+                                             shipped_model, pixels, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "kind_tf.export", "--ckpt", reference_ckpt_root, "--out",
          str(tmp_path / "kind")], cwd=REPO_ROOT, capture_output=True, text=True)
@@ -83,13 +87,12 @@ def test_cli_writes_the_enhancer_of_its_ckpt(reference_ckpt_root, reference_nets
     assert set(loaded.signatures) == {"serving_default", "enhance_normalized"}
     output = loaded.signatures["serving_default"](image=tf.constant(pixels),
                                                   ratio=tf.constant(5.0))
-    expected = pipeline.enhance(image_io.normalize(pixels / np.float32(255.0)),
-                                *reference_nets, 5.0)
+    expected = enhance(pixels, reference_model)
     np.testing.assert_allclose(output["enhanced"], expected, rtol=0, atol=1e-5)
     # The --ckpt weights, not the default pretrained/ ones, whose image is another (measured
     # 20.8 dB from it).
     assert metrics.psnr(output["enhanced_uint8"].numpy()[0],
-                        enhanced_uint8(pixels, shipped_nets)[0]) < 30
+                        enhanced_uint8(pixels, shipped_model)[0]) < 30
 
 
 # --format tflite: the LiteRT model, run by the LiteRT interpreter (ai-edge-litert).
@@ -100,10 +103,10 @@ EVAL15_CROPS = {"1.png": (slice(96, 256), slice(200, 440)),
 
 
 @pytest.fixture(scope="module")
-def tflite_files(reference_nets, tmp_path_factory):
+def tflite_files(reference_model, tmp_path_factory):
     """{"float32": path, "float16": path}: the enhancer of the reference weights as TFLite."""
     folder = tmp_path_factory.mktemp("tflite")
-    return {weights: export.export_tflite(reference_nets, str(folder / f"kind_{weights}.tflite"),
+    return {weights: export.export_tflite(reference_model, str(folder / f"kind_{weights}.tflite"),
                                           weights)
             for weights in export.TFLITE_WEIGHTS}
 
@@ -114,12 +117,11 @@ def eval15_crops(lol_dir):
             for name, crop in EVAL15_CROPS.items()]
 
 
-def test_tflite_float32_equals_pipeline_enhance(tflite_files, reference_nets, eval15_crops):
+def test_tflite_float32_equals_kind_enhance(tflite_files, reference_model, eval15_crops):
     runner = export.load_tflite(tflite_files["float32"])
     for pixels in eval15_crops:
         result = runner(image=pixels, ratio=np.float32(5.0))
-        expected = pipeline.enhance(image_io.normalize(pixels / np.float32(255.0)),
-                                    *reference_nets, 5.0).numpy()
+        expected = enhance(pixels, reference_model)
         np.testing.assert_allclose(result["enhanced"], expected, rtol=0, atol=1e-4)
         levels = result["enhanced_uint8"].astype(int) - outputs.to_uint8(expected)
         assert np.abs(levels).max() <= 1
@@ -149,11 +151,11 @@ def test_tflite_signature_takes_any_size(tflite_files):
 def test_export_tflite_replaces_a_file_atomically(tmp_path, monkeypatch):
     path = tmp_path / "kind.tflite"
     path.write_bytes(b"old model")
-    monkeypatch.setattr(export, "tflite_model", lambda nets, weights: b"new model")
+    monkeypatch.setattr(export, "tflite_model", lambda model, weights: b"new model")
     export.export_tflite(None, str(path))
     assert path.read_bytes() == b"new model" and os.listdir(tmp_path) == ["kind.tflite"]
 
-    def failing_conversion(nets, weights):
+    def failing_conversion(model, weights):
         raise RuntimeError("conversion failed")
 
     monkeypatch.setattr(export, "tflite_model", failing_conversion)
@@ -177,7 +179,7 @@ def test_cli_refuses_bad_tflite_flags(tmp_path, arguments, message):
 
 
 @pytest.mark.slow
-def test_cli_writes_a_tflite_model(reference_ckpt_root, reference_nets, shipped_nets,
+def test_cli_writes_a_tflite_model(reference_ckpt_root, reference_model, shipped_model,
                                    eval15_crops, tmp_path):
     path = tmp_path / "models" / "kind.tflite"  # The folder is created.
     result = subprocess.run(
@@ -191,5 +193,5 @@ def test_cli_writes_a_tflite_model(reference_ckpt_root, reference_nets, shipped_
         output = runner(image=pixels, ratio=np.float32(5.0))["enhanced_uint8"]
         # The enhancer of the --ckpt weights (measured 62.9 and 66.6 dB, float16 weights), not
         # of the default pretrained/ ones (16.4 and 16.9 dB).
-        assert metrics.psnr(output[0], enhanced_uint8(pixels, reference_nets)[0]) > 60
-        assert metrics.psnr(output[0], enhanced_uint8(pixels, shipped_nets)[0]) < 25
+        assert metrics.psnr(output[0], enhanced_uint8(pixels, reference_model)[0]) > 60
+        assert metrics.psnr(output[0], enhanced_uint8(pixels, shipped_model)[0]) < 25

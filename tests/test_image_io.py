@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from kind_tf import image_io
@@ -15,10 +16,22 @@ def write_png(path, array):
     Image.fromarray(array).save(path)
 
 
-def test_normalize_is_the_original_min_max():
+def original_normalization(image):
+    """The original `load_images`: `(x - min) / max(max - min, 0.001)` over the image."""
+    return (image - image.min()) / np.maximum(image.max() - image.min(), np.float32(0.001))
+
+
+def test_min_max_scaled_is_the_original_in_numpy_and_tf():
     image = np.array([[[0.2, 0.4, 0.6]]], np.float32)
-    np.testing.assert_allclose(image_io.normalize(image), [[[0, 0.5, 1]]], atol=1e-6)
-    np.testing.assert_allclose(image_io.normalize(np.full((2, 2, 3), 0.5)), 0)  # flat: no division
+    scaled = image_io.min_max_scaled(image, image.min(), image.max())
+    np.testing.assert_allclose(scaled, [[[0, 0.5, 1]]], atol=1e-6)
+    assert isinstance(scaled, np.ndarray) and scaled.dtype == np.float32
+    flat = np.full((2, 2, 3), 0.5, np.float32)
+    np.testing.assert_array_equal(image_io.min_max_scaled(flat, 0.5, 0.5), 0)  # no division
+    tensor = tf.constant(image)
+    scaled_tf = image_io.min_max_scaled(tensor, tf.reduce_min(tensor), tf.reduce_max(tensor))
+    assert tf.is_tensor(scaled_tf)
+    np.testing.assert_array_equal(scaled_tf, scaled)
 
 
 def test_load_image_converts_grayscale_and_rgba(tmp_path):
@@ -39,7 +52,7 @@ def test_load_image_is_normalize_of_uint8_over_255_bit_for_bit(tmp_path):
     write_png(path, pixels)
     loaded = image_io.load_image(path)
     assert loaded.dtype == np.float32
-    np.testing.assert_array_equal(loaded, image_io.normalize(pixels / np.float32(255.0)))
+    np.testing.assert_array_equal(loaded, original_normalization(pixels / np.float32(255.0)))
 
 
 def test_image_paths_file_folder_and_errors(tmp_path):

@@ -72,7 +72,7 @@ def test_keras_file_round_trip(tmp_path):
 def test_decom_reproduces_golden(golden, reference_checkpoint):
     data = golden("decom_4")
     net = DecomNet()
-    checkpoints.load_tf1_checkpoint(net, reference_checkpoint("decom_net_train"))
+    checkpoints.load_weights(net, reference_checkpoint("decom_net_train"))
     reflectance, illumination = net(data["input"])
     np.testing.assert_allclose(reflectance, data["R"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(illumination, data["L"], atol=1e-5, rtol=0)
@@ -81,7 +81,7 @@ def test_decom_reproduces_golden(golden, reference_checkpoint):
 def test_adjust_reproduces_golden(golden, reference_checkpoint):
     data = golden("adjust_4")
     net = IllumAdjustNet()
-    checkpoints.load_tf1_checkpoint(net, reference_checkpoint("illumination_adjust_net_train"))
+    checkpoints.load_weights(net, reference_checkpoint("illumination_adjust_net_train"))
     for index, ratio in enumerate(data["ratios"]):
         ratio_map = np.full_like(data["L_in"], ratio)
         np.testing.assert_allclose(
@@ -92,7 +92,7 @@ def test_adjust_reproduces_golden(golden, reference_checkpoint):
 def test_restoration_reproduces_golden(golden, reference_checkpoint):
     data = golden("restoration_4crop96x128")
     net = RestorationNet()
-    checkpoints.load_tf1_checkpoint(net, reference_checkpoint("restoration_random_seeded"))
+    checkpoints.load_weights(net, reference_checkpoint("restoration_random_seeded"))
     np.testing.assert_allclose(
         net([data["input_r"], data["input_i"]]), data["output"], atol=1e-5, rtol=0
     )
@@ -133,7 +133,7 @@ def test_restoration_matches_plain_tf_graph_on_unseen_odd_sizes(
     reference_checkpoint, height, width
 ):
     net = RestorationNet()
-    checkpoints.load_tf1_checkpoint(net, reference_checkpoint("restoration_random_seeded"))
+    checkpoints.load_weights(net, reference_checkpoint("restoration_random_seeded"))
     rng = np.random.default_rng(height)
     inputs = [rng.random((1, height, width, 3), np.float32), rng.random((1, height, width, 1), np.float32)]
     np.testing.assert_allclose(net(inputs), _reference_forward(net, inputs), atol=1e-5, rtol=0)

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kind_tf import (enhance, evaluation, image_io, metrics, niqe, no_reference, outputs,
-                     pipeline)
+from kind_tf import Ratio, enhance, evaluation, image_io, metrics, niqe, no_reference, outputs
 from kind_tf.errors import UserError
 
 
@@ -26,21 +25,20 @@ def photos(reference_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def run(photos, reference_nets, tmp_path_factory):
+def run(photos, reference_model, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("scored")
-    report = no_reference.evaluate_photos(reference_nets, str(photos), str(output_dir),
+    report = no_reference.evaluate_photos(reference_model, str(photos), str(output_dir),
                                           details={"ckpt": "reference"})
     return report, output_dir
 
 
-def test_results_are_kind_tf_enhance_results(run, photos, reference_nets, tmp_path):
+def test_results_are_kind_tf_enhance_results(run, photos, reference_model, tmp_path):
     report, output_dir = run
     assert [row["name"] for row in report["images"]] == ["04", "4"]
     for row, source in zip(report["images"], ("04.JPG", "4.bmp")):
         image = image_io.load_image(str(photos / source))[None]
-        assert row["ratio"] == pytest.approx(
-            pipeline.auto_ratio(image, reference_nets[0], pipeline.AUTO_TARGET_BRIGHTNESS))
-        expected = enhance.enhance_file(str(photos / source), reference_nets, str(tmp_path),
+        assert row["ratio"] == pytest.approx(Ratio("auto").resolve(reference_model, image))
+        expected = enhance.enhance_file(str(photos / source), reference_model, str(tmp_path),
                                         row["ratio"])
         saved = image_io.read_rgb(output_dir / f"{row['name']}_kindle.png")
         np.testing.assert_array_equal(saved, image_io.read_rgb(expected))
@@ -85,28 +83,28 @@ def test_table(run):
     assert "not transcribed" in lines[-1]
 
 
-def test_fixed_ratio_without_post_processing(photos, reference_nets, tmp_path):
+def test_fixed_ratio_without_post_processing(photos, reference_model, tmp_path):
     folder = tmp_path / "one"
     folder.mkdir()
     shutil.copy(photos / "4.bmp", folder / "4.bmp")
-    report = no_reference.evaluate_photos(reference_nets, str(folder), str(tmp_path / "out"),
+    report = no_reference.evaluate_photos(reference_model, str(folder), str(tmp_path / "out"),
                                           ratio=2.0, denoise=False, metric_names=("niqe",))
     row = report["images"][0]
     assert row["ratio"] == 2.0 and set(row) == {"name", "niqe", "ratio", "input_niqe"}
-    expected = outputs.to_uint8(pipeline.enhance(
-        image_io.load_image(str(folder / "4.bmp"))[None], *reference_nets, 2.0, denoise=False))
+    expected = outputs.to_uint8(reference_model.enhance(
+        image_io.load_image(str(folder / "4.bmp"))[None], 2.0, denoise=False).numpy())
     saved = image_io.read_rgb(tmp_path / "out" / "4_kindle.png")
     np.testing.assert_array_equal(saved, expected[0])
 
 
-def test_nothing_evaluable_is_one_error(photos, reference_nets, tmp_path):
+def test_nothing_evaluable_is_one_error(photos, reference_model, tmp_path):
     folder = tmp_path / "bad"
     folder.mkdir()
     shutil.copy(photos / "broken.png", folder / "broken.png")
     with pytest.raises(UserError, match="none of the 1 photos of --data_dir"):
-        no_reference.evaluate_photos(reference_nets, str(folder), str(tmp_path / "out"))
+        no_reference.evaluate_photos(reference_model, str(folder), str(tmp_path / "out"))
     with pytest.raises(UserError, match="--data_dir folder .* holds no images"):
-        no_reference.evaluate_photos(reference_nets, str(tmp_path / "out"), str(tmp_path))
+        no_reference.evaluate_photos(reference_model, str(tmp_path / "out"), str(tmp_path))
 
 
 def test_set_name_and_default_output():

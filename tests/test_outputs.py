@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from kind_tf import image_io, outputs
@@ -75,3 +76,14 @@ def test_side_by_side_keeps_one_pixel_axes(shape):
     joined = outputs.side_by_side(image, image)
     expected = (shape[1], 2 * shape[2]) + ((3,) if shape[3] == 3 else ())
     assert joined.shape == expected
+
+
+def test_to_uint8_truncates_alike_for_arrays_and_tensors():
+    values = np.array([[-0.5, 0.0, 0.2, 0.99999, 1.0, 7.0]], np.float32)
+    expected = np.array([[0, 0, 51, 254, 255, 255]], np.uint8)  # truncated, not rounded
+    array = outputs.to_uint8(values)
+    assert isinstance(array, np.ndarray)
+    np.testing.assert_array_equal(array, expected)
+    tensor = tf.function(outputs.to_uint8)(tf.constant(values))  # in a graph too
+    assert tensor.dtype == tf.uint8
+    np.testing.assert_array_equal(tensor, expected)
