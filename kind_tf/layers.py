@@ -9,7 +9,7 @@ def lrelu(x):
     """Leaky ReLU of the original `model.lrelu`: max(0.2 x, x).
 
     `tf.nn.leaky_relu` gives bit-identical values and gradients (0.2 at x = 0, as the
-    original's `tf.maximum(x * 0.2, x)`) and trains about 10% faster: one op each way.
+    original's `tf.maximum(x * 0.2, x)`) with one op each way instead of two.
     """
     return tf.nn.leaky_relu(x, alpha=0.2)
 
