@@ -124,7 +124,10 @@ def test_enhance_default_variant_scores_what_kind_tf_enhance_writes(two_images, 
         truth = image_io.read_rgb(f"{lol_dir}/eval15/high/{row['name']}.png")
         # kind_tf.enhance's defaults: ratio 5.0, the original post-processing on.
         enhanced = outputs.to_uint8(reference_model.enhance(low, 5.0).numpy())[0]
-        assert row["enhance_default_psnr"] == metrics.psnr(enhanced, truth)
+        # The evaluation relights the nets' outputs in a graph of its own: float noise may
+        # move a truncated level (1e-6 dB each), another output moves the PSNR by decibels.
+        assert row["enhance_default_psnr"] == pytest.approx(metrics.psnr(enhanced, truth),
+                                                            abs=1e-4)
         assert row["enhance_default_psnr"] != row["fixed_ratio_psnr"]  # post-processing differs
     assert report["variants"]["enhance_default"]["ratio"] == 5.0
 
