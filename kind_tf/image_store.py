@@ -170,26 +170,6 @@ class ImageStore:
     def exists(folder):
         return os.path.isfile(os.path.join(folder, _INDEX))
 
-    def image(self, index):
-        """Image `index` as stored ((H_i, W_i, C), levels for uint8)."""
-        height, width = self.sizes[index]
-        start = self.offsets[index]
-        if self._variable is not None:
-            rows = self._variable[start : start + height * width].numpy()
-        elif self.in_memory:
-            rows = self._rows[start : start + height * width]
-        else:
-            rows = np.fromfile(self._path, self.dtype, count=height * width * self.channels,
-                               offset=start * self.channels * self.dtype.itemsize)
-        return rows.reshape(height, width, self.channels)
-
-    def values(self, index):
-        """Image `index` as the patches see it: float32, normalized for uint8 stores."""
-        image = self.image(index)
-        if self.ranges is None:
-            return image
-        return normalized(image, self.ranges[index][None, None]).numpy()
-
     @property
     def variable(self):
         """The in-memory rows as a CPU `tf.Variable` sharing their memory (made once).
