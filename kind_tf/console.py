@@ -37,6 +37,10 @@ def train():
 
 
 def app():
+    try:
+        import gradio  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    except ImportError:
+        sys.exit("error: kind-app needs Gradio: pip install -r requirements-app.txt")
     _run("app")
 
 
