@@ -1,5 +1,6 @@
-"""Trains KinD's reflectance restoration net (stage 2), as the authors' reflectance_restoration_net_train.py:
-`python -m kind_tf.train --stage restoration` under the original's script name.
+"""Trains KinD's reflectance restoration net (stage 2), as the authors'
+reflectance_restoration_net_train.py: `python -m kind_tf.train --stage restoration` under
+the original's script name.
 
 Usage: python train_restoration.py [--data_dir LOLdataset] [--ckpt_dir checkpoint] [--epochs N] ...
 (see --help). Re-running resumes from the latest checkpoint.

@@ -32,8 +32,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench import results_file
-from kind_tf import (checkpoints, enhance, evaluation, image_io, models, pipeline, runtime,
-                     stages)
+from kind_tf import enhance, evaluation, image_io, models, pipeline, runtime, stages
 
 FLAGS = flags.FLAGS
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,8 +5,8 @@ and sample images.
 original's schedule and split) that the driver, the recipe and checkpoint loading read. Each
 stage's `build` (`decom_stage`, `restoration_stage`, `adjustment_stage`) reads the LOL
 folders of `config.data_dir` and returns a `training.Stage` for `training.train`. The
-training images go into an `image_store.ImageStore`, in memory or streamed from a store folder under the cache
-folder (`config.data_mode`). Stages 2 and 3 train on the trained DecomNet's decompositions,
+training images go into an `image_store.ImageStore`, in memory or streamed from a store
+folder under the cache folder (`config.data_mode`). Stages 2 and 3 train on the trained DecomNet's decompositions,
 computed once and cached (`decom_cache`), as the original computes them once per script.
 """
 
