@@ -206,8 +206,8 @@ def run(build_stage, config):
     strategy = distribution.distribution_strategy(config.strategy)  # Before any op: see there.
     if distribution.is_chief(strategy):
         return train(build_stage(config), config)
-    # Nor does another worker write the cache (decompositions, streamed stores): it builds its
-    # own in a scratch folder.
+    # Another worker writes nothing to the run's folders, nor to the cache (decompositions,
+    # streamed stores): it builds its own in a scratch folder.
     with tempfile.TemporaryDirectory(prefix="kind_tf_worker_cache_") as cache:
         config = dataclasses.replace(config, cache_dir=cache)
         return train(build_stage(config), config)
