@@ -99,7 +99,8 @@ class ImageStore:
             os.makedirs(store._partial)
             store._path = os.path.join(store._partial, _PIXELS)
             # Written with pwrite, not through a memmap: a memmap's written pages count in the
-            # process's resident memory (12 GiB peak writing a 9.4 GiB store of 12 MP pairs).
+            # process's resident memory until written back, so a store larger than memory
+            # could not be written (tests/test_image_store.py checks it stays out).
             store._writer = os.open(store._path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
             os.ftruncate(store._writer, store.nbytes)
         return store

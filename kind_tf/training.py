@@ -172,8 +172,8 @@ class _TensorBoardScalars(keras.callbacks.Callback):
 def steps_per_execution(steps_per_epoch, limit=16):
     """Train steps per compiled call: the largest divisor of the epoch up to `limit`.
 
-    One call running several steps saves Keras' per-step Python work (about 3 ms a step,
-    a fifth of an adjustment step on a 2-core CPU); a divisor, so that every epoch ends on a
+    One call running several steps saves Keras' per-step Python work, which is a large share
+    of a small net's step (the adjustment net's); a divisor, so that every epoch ends on a
     call (Keras would otherwise run past it); `limit` keeps the progress bar moving.
     """
     return max(d for d in range(1, min(limit, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
