@@ -3,12 +3,13 @@
 import os
 import subprocess
 import sys
-import tomllib
 
 import pytest
 
 from conftest import REPO_ROOT
 from kind_tf import console
+
+tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+")
 
 with open(os.path.join(REPO_ROOT, "pyproject.toml"), "rb") as file:
     SCRIPTS = tomllib.load(file)["project"]["scripts"]

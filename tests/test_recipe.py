@@ -1,5 +1,6 @@
 """Tests for kind_tf.recipe: the schedule, and the whole recipe end to end on tiny data."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -51,6 +52,23 @@ def test_stage_flags_pass_the_options_to_their_stages():
     config = train_config.make_config(stages.named("decom").original, **decom)
     assert (config.epochs, config.tensorboard_dir, config.lr_at(500)) == (
         200, "/run/logs", pytest.approx(1e-5))
+
+
+def test_a_stage_runs_in_this_process_its_output_logged(tmp_path, capsys):
+    def build(config):
+        print(f"building for {config.epochs} epochs")
+        raise UserError("--data_dir 'x' has no our485/")
+
+    spec = dataclasses.replace(stages.named("decom"), build=build)
+    log = recipe.Log(str(tmp_path / recipe.LOG_NAME))
+    values = recipe.stage_flags(spec, 2, 500, str(tmp_path), settings())
+    with pytest.raises(UserError, match=r"^train_decom.py failed: --data_dir 'x' has no "
+                                        r"our485/; see .*recipe.log. Re-run the recipe"):
+        recipe.run_stage(spec, values, log)
+    logged = (tmp_path / recipe.LOG_NAME).read_text()
+    assert logged.startswith("$ train_decom.py --data_dir=/data --ckpt_dir=")
+    assert "building for 2 epochs\n" in logged
+    assert "building for 2 epochs" in capsys.readouterr().out  # and on the terminal
 
 
 def test_a_run_started_before_the_options_resumes_without_them(tmp_path):
