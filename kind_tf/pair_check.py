@@ -74,16 +74,6 @@ def suspect_pairs(pairs, min_correlation=DEFAULT_MIN_CORRELATION):
     return found
 
 
-def read_exclusions(path):
-    """The pair names listed in file `path` (one per line; text after '#' is a comment)."""
-    try:
-        with open(path) as file:
-            lines = file.read().splitlines()
-    except OSError as error:
-        raise UserError(f"--exclude_pairs: cannot read '{path}': {error.strerror}") from None
-    return {line.split("#")[0].strip() for line in lines} - {""}
-
-
 def define_flags():
     flags.DEFINE_string("data_dir", None, "A LOL-style split folder holding low/ and high/ "
                         "(e.g. ~/data/LOL/our485).")

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from kind_tf import (checkpoints, decom_cache, image_io, image_store, losses, lol_pairs,
-                     pair_check, progress, train_config, training)
+                     progress, train_config, training)
 from kind_tf.errors import UserError
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
 
@@ -49,7 +49,7 @@ def _splits(config, original_train_pairs, default_samples):
         num_samples, original_train_pairs,
     )
     if config.exclude_pairs:
-        excluded = pair_check.read_exclusions(config.exclude_pairs)
+        excluded = lol_pairs.read_exclusions(config.exclude_pairs)
         left_out = [pair for pair in train if os.path.basename(pair[0]) in excluded]
         for low, _ in left_out:
             print(f"left out: pair '{os.path.basename(low)}' (listed in {config.exclude_pairs})")
