@@ -1,5 +1,5 @@
-"""Trains KinD's illumination adjustment net (stage 3), as the authors'
-adjustment_net_train.py.
+"""Trains KinD's illumination adjustment net (stage 3), as the authors' adjustment_net_train.py:
+`python -m kind_tf.train --stage adjust` under the original's script name.
 
 Usage: python train_adjustment.py [--data_dir LOLdataset] [--ckpt_dir checkpoint] [--epochs N] ...
 (see --help). Re-running resumes from the latest checkpoint.
@@ -7,12 +7,9 @@ Usage: python train_adjustment.py [--data_dir LOLdataset] [--ckpt_dir checkpoint
 
 from absl import flags
 
-from kind_tf import cli, stages, training
-
-training.define_flags(default_epochs=2000)
-# --help lists the shared flags with the script's own.
-flags.adopt_module_key_flags(training)
-flags.adopt_module_key_flags(cli)
+from kind_tf import cli, train
 
 if __name__ == "__main__":
-    cli.run(training.stage_main(stages.adjustment_stage, stages.ADJUSTMENT_ORIGINAL))
+    train.define_flags("adjust")
+    flags.adopt_module_key_flags(train)  # --help lists them as this script's.
+    cli.run(train.main)

@@ -1,5 +1,6 @@
 """Trains KinD's reflectance restoration net (stage 2), as the authors'
-reflectance_restoration_net_train.py.
+reflectance_restoration_net_train.py: `python -m kind_tf.train --stage restoration` under
+the original's script name.
 
 Usage: python train_restoration.py [--data_dir LOLdataset] [--ckpt_dir checkpoint] [--epochs N] ...
 (see --help). Re-running resumes from the latest checkpoint.
@@ -7,12 +8,9 @@ Usage: python train_restoration.py [--data_dir LOLdataset] [--ckpt_dir checkpoin
 
 from absl import flags
 
-from kind_tf import cli, stages, training
-
-training.define_flags(default_epochs=1000)
-# --help lists the shared flags with the script's own.
-flags.adopt_module_key_flags(training)
-flags.adopt_module_key_flags(cli)
+from kind_tf import cli, train
 
 if __name__ == "__main__":
-    cli.run(training.stage_main(stages.restoration_stage, stages.RESTORATION_ORIGINAL))
+    train.define_flags("restoration")
+    flags.adopt_module_key_flags(train)  # --help lists them as this script's.
+    cli.run(train.main)

@@ -5,7 +5,7 @@ Trains `train_decom.py` on the 41 pairs of ../shared/LOLdataset for --epochs at 
 checkpoint with an fp32 DecomNet: the mean `losses.decom_loss` terms (and mean L) over the 15
 full-size eval15 pairs (`bench_decom_objective.decom_objective`).
 
-    .venv/bin/python bench/bench_bf16_training.py --epochs 300
+    .venv/bin/python -m bench.bench_bf16_training --epochs 300
 
 Writes bench/results/bench_bf16_training.json.
 """
@@ -19,11 +19,10 @@ import time
 from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import results_file  # noqa: E402
-from bench_decom_objective import decom_objective, load_decom  # noqa: E402
-from kind_tf import lol_pairs  # noqa: E402
+from bench import results_file
+from bench.bench_decom_objective import decom_objective, load_decom
+from kind_tf import lol_pairs
 
 flags.DEFINE_integer("epochs", 300, "Training epochs of each run.")
 FLAGS = flags.FLAGS
@@ -42,7 +41,7 @@ def main(argv):
                 [sys.executable, os.path.join(ROOT, "train_decom.py"), f"--data_dir={LOL}",
                  f"--epochs={FLAGS.epochs}", f"--save_every={FLAGS.epochs}",
                  f"--precision={precision}", f"--seed={seed}", f"--ckpt_dir={folder}/ckpt",
-                 f"--sample_dir={folder}/samples", f"--log_dir={folder}/logs"],
+                 f"--sample_dir={folder}/samples", f"--tensorboard_dir={folder}/logs"],
                 check=True, capture_output=True,
             )
             seconds = time.perf_counter() - start

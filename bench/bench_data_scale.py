@@ -18,7 +18,7 @@ resuming (the decompositions are cached from the first run, where the code cache
 runs save every epoch, so the second resumes from a checkpoint when the first finished an
 epoch: the row's "resumed").
 
-    .venv/bin/python bench/bench_data_scale.py --lol_dir ~/data/LOL --work_dir /tmp/scale \
+    .venv/bin/python -m bench.bench_data_scale --lol_dir ~/data/LOL --work_dir /tmp/scale \
         [--repo ../old_checkout] [--sets lol,lol1600,12mp] [--stages 1,2]
 
 The rows go to bench/results/bench_data_scale_<label>.json.
@@ -37,7 +37,7 @@ import time
 from absl import app, flags
 from PIL import Image
 
-import results_file
+from bench import results_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLAGS = flags.FLAGS

@@ -18,7 +18,7 @@ shows which terms pull L_low up or down (docs/reproducing_kind.md, "the mechanis
 
 Every row is printed and merged into `--out` (JSON, by name, with host, date and command).
 
-    .venv/bin/python bench/bench_decom_objective.py --data_dir ~/data/LOL \
+    .venv/bin/python -m bench.bench_decom_objective --data_dir ~/data/LOL \
         --ckpt authors=../shared/kind_reference/checkpoint,ours=pretrained
 """
 
@@ -30,13 +30,12 @@ import sys
 from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from kind_tf import checkpoints, image_io, lol_pairs, losses, recipe  # noqa: E402
-from kind_tf.models import DecomNet  # noqa: E402
+from kind_tf import checkpoints, image_io, lol_pairs, losses, recipe
+from kind_tf.models import DecomNet
 
 FLAGS = flags.FLAGS
 # The original trains DecomNet on our485 and holds out its last pairs as samples.
@@ -137,7 +136,7 @@ def _merge_results(path, name, rows):
             results = json.load(file)
     results[name] = {
         "date": datetime.date.today().isoformat(), "host": recipe.host_description(),
-        "command": " ".join(["bench/bench_decom_objective.py"] + sys.argv[1:]),
+        "command": " ".join(["python -m bench.bench_decom_objective"] + sys.argv[1:]),
         **{where: {key: round(float(value), 5) for key, value in row.items()}
            for where, row in rows.items()},
     }

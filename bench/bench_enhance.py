@@ -1,6 +1,6 @@
 """Benchmarks of enhancement: latency of one 600x400 image, bf16 cost, 12-megapixel memory.
 
-Usage: python bench/bench_enhance.py [--ckpt DIR] [--lol_dir ../shared/LOLdataset]
+Usage: python -m bench.bench_enhance [--ckpt DIR] [--lol_dir ../shared/LOLdataset]
        [--runs 7] [--sections latency,quality,memory]
 
 - latency: median seconds to enhance eval15 low/1.png (600x400), fp32 and bf16: our one
@@ -27,18 +27,16 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-import results_file  # noqa: E402
-from kind_tf import checkpoints, enhance, evaluation, image_io, models, pipeline, runtime  # noqa: E402
+from bench import results_file
+from kind_tf import enhance, evaluation, image_io, models, pipeline, runtime, stages
 
 FLAGS = flags.FLAGS
-REFERENCE = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                                         "shared", "kind_reference"))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REFERENCE = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "kind_reference"))
 PHOTO_12MP = (3000, 4000)  # height, width
 
 
@@ -77,7 +75,7 @@ ORIGINAL_LAYERS = {
 def original_tf1_worker(ckpt, image_path, runs, output_path):
     """The original evaluate.py's structure: TF1 graph, three session runs, numpy/skimage
     post-processing. Prints JSON timings and saves the output to `output_path`."""
-    import original_step  # Disables eager execution: this runs in its own process.
+    from bench import original_step  # Disables eager execution: this runs in its own process.
     from skimage import color, filters
 
     v1 = original_step.v1
@@ -88,8 +86,8 @@ def original_tf1_worker(ckpt, image_path, runs, output_path):
     adjusted = original_step.adjust_net(i_in, ratio_in)
     session = v1.Session()
     session.run(v1.global_variables_initializer())
-    readers = {scope: tf.train.load_checkpoint(os.path.join(ckpt, folder))
-               for scope, folder in checkpoints.NET_FOLDERS.items()}
+    readers = {spec.net_class().name: tf.train.load_checkpoint(os.path.join(ckpt, spec.folder))
+               for spec in stages.STAGES}
     stored = [(readers[scope], f"{scope}/{layer}/{kind}")
               for scope, layers in ORIGINAL_LAYERS.items() for layer in layers
               for kind in (("weights",) if "up_" in layer else ("weights", "biases"))]
@@ -129,7 +127,8 @@ def memory_worker(ckpt, photo, tile):
 
 
 def run_worker(*args):
-    result = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "bench.bench_enhance", *args], cwd=REPO_ROOT,
+                            capture_output=True, text=True)
     if result.returncode:
         raise RuntimeError(f"worker {args} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

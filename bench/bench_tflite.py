@@ -1,6 +1,6 @@
 """Benchmark of the TFLite export: file sizes, LiteRT CPU latency, the float16 weights' cost.
 
-Usage: python bench/bench_tflite.py [--ckpt pretrained/] [--lol_dir ../shared/LOLdataset]
+Usage: python -m bench.bench_tflite [--ckpt pretrained/] [--lol_dir ../shared/LOLdataset]
        [--rounds 3] [--runs 3] [--num_threads N]
 
 - size: the float32 and the float16-weights model (`export.export_tflite`).
@@ -18,17 +18,14 @@ Writes bench/results/bench_tflite.json.
 import importlib.metadata
 import os
 import statistics
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
+from absl import app, flags
 
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-import results_file  # noqa: E402
-from kind_tf import checkpoints, export, image_io, metrics, pipeline, runtime  # noqa: E402
+from bench import results_file
+from kind_tf import checkpoints, export, image_io, metrics, pipeline, runtime
 
 FLAGS = flags.FLAGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -13,8 +13,8 @@ original's `decomposition_net_train.py` was timed: 100 epochs on the 41 pairs of
 ../shared/LOLdataset, --save_every 100 (so one checkpoint and the 30 eval15 samples at the end;
 the original saves a checkpoint every epoch and no samples before epoch 200).
 
-    .venv/bin/python bench/bench_train.py                  # step times, all nets
-    .venv/bin/python bench/bench_train.py --script         # plus the whole-script run
+    .venv/bin/python -m bench.bench_train                  # step times, all nets
+    .venv/bin/python -m bench.bench_train --script         # plus the whole-script run
 
 Ours is timed at each of --precisions (fp32, the default and the original's numerics, and
 bf16, `--precision bf16` of the training scripts); the original is fp32.
@@ -34,15 +34,14 @@ import time
 from absl import app, flags, logging
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-import results_file  # noqa: E402
-from kind_tf import image_store, models, optimizers, patches, runtime, stages, training  # noqa: E402
-from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet  # noqa: E402
+from bench import results_file
+from kind_tf import image_store, models, optimizers, patches, runtime, stages, training
+from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
 
 flags.DEFINE_integer("epochs", 3, "Timed epochs per setting (after one warm-up epoch).")
 flags.DEFINE_integer("rounds", 3, "Alternating rounds of ours and the original; best kept.")
@@ -59,7 +58,6 @@ SETTINGS = {
     "adjust": [((10, 48), 20, 0.014)],
     "restoration": [((10, 48), 10, None), ((4, 48), 10, 0.105), ((4, 384), 2, 2.42)],
 }
-HERE = os.path.dirname(os.path.abspath(__file__))
 # The matmul dtype each precision's convolutions run in.
 PEAK_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 
@@ -182,18 +180,18 @@ def decom_conv_kernels(dtype, batch=20):
     return timings
 
 
-def _wall_seconds(command):
+def _wall_seconds(command, cwd=None):
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return time.perf_counter() - start
 
 
 def original_step_seconds(name, batch_size, patch_size, steps):
     """The original's best seconds per step over --epochs runs of `steps`, now (subprocess)."""
     result = subprocess.run(
-        [sys.executable, os.path.join(HERE, "original_step.py"), name, str(batch_size),
-         str(patch_size), str(steps), str(FLAGS.epochs)],
-        check=True, capture_output=True, text=True,
+        [sys.executable, "-m", "bench.original_step", name, str(batch_size), str(patch_size),
+         str(steps), str(FLAGS.epochs)],
+        cwd=ROOT, check=True, capture_output=True, text=True,
     )
     return float(result.stdout.split()[-1])
 
@@ -209,10 +207,10 @@ def script_seconds(epochs):
                 sys.executable, os.path.join(ROOT, "train_decom.py"), f"--data_dir={data_dir}",
                 f"--epochs={epochs}", "--save_every=100", f"--precision={precision}",
                 f"--ckpt_dir={work}/{precision}/checkpoint",
-                f"--sample_dir={work}/{precision}/samples", f"--log_dir={work}/{precision}/logs"])
+                f"--sample_dir={work}/{precision}/samples", f"--tensorboard_dir={work}/{precision}/logs"])
         original = _wall_seconds([
-            sys.executable, os.path.join(HERE, "original_step.py"), "script", data_dir,
-            str(epochs), f"{work}/original"])
+            sys.executable, "-m", "bench.original_step", "script", data_dir, str(epochs),
+            f"{work}/original"], cwd=ROOT)
     return ours, original
 
 

@@ -6,21 +6,19 @@ prints the peak and current resident memory above what the process held after im
 TensorFlow, next to the size of the stored (uint8) set and of one float32 copy of it, and
 writes them to bench/results/bench_train_memory.json. Run it in a fresh process (it is one):
 
-    .venv/bin/python bench/bench_train_memory.py
+    .venv/bin/python -m bench.bench_train_memory
 """
 
 import os
 import resource
-import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import tensorflow as tf  # noqa: E402  (imported before the baseline is taken)
+import tensorflow as tf  # Imported before the baseline is taken.
 
-import results_file  # noqa: E402
-from kind_tf import patches, stages, training  # noqa: E402
+from bench import results_file
+from kind_tf import patches, stages, train_config
 
 MIB = 2**20
 
@@ -38,10 +36,9 @@ def main():
     data_dir = os.path.join(os.path.dirname(ROOT), "shared", "LOLdataset")
     baseline = resident_mib()
     start = time.perf_counter()
-    stage = stages.decom_stage(training.Config(
-        data_dir=data_dir, ckpt_dir="unused", sample_dir="unused", log_dir="unused", seed=0,
-        epochs=1, batch_size=10, patch_size=48, save_every=1, strategy="default",
-        lr_at=lambda epoch: 1e-4, data_mode="memory"))
+    stage = stages.decom_stage(train_config.make_config(
+        stages.named("decom").original, data_dir=data_dir, ckpt_dir="unused", epochs=1,
+        data_mode="memory"))
     loaded = time.perf_counter()
     batches = iter(patches.patch_dataset(stage.images, 48, 10, 0, stage.to_example))
     for _ in range(100):

@@ -1,6 +1,6 @@
 """How much of each NIQE mean of the paper comparison is floating-point rounding.
 
-Usage: python bench/niqe_rounding.py --run_dir ~/kind_runs/paper_comparison
+Usage: python -m bench.niqe_rounding --run_dir ~/kind_runs/paper_comparison
        [--out docs/paper_comparison/niqe_rounding.json]
 
 On photos with flat regions NIQE scores the rounding noise of its Gaussian filter
@@ -14,14 +14,11 @@ implementation can remove. Runs already in --out are kept (re-running measures t
 import glob
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
+from absl import flags
 
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
-
-from kind_tf import cli, image_io, lol_pairs, niqe, outputs  # noqa: E402
+from kind_tf import cli, image_io, lol_pairs, niqe, outputs
 
 FLAGS = flags.FLAGS
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,8 +9,8 @@ a ratio measured in one sitting. Variables carry the original TF1 names and are 
 the original's order (`bench_enhance.py` loads the reference weights into these builders).
 Run as a separate process (it disables eager execution):
 
-    .venv/bin/python bench/original_step.py decom 10 48 20 3   # s/step, best of 3 x 20 steps
-    .venv/bin/python bench/original_step.py script LOLdataset 100 /tmp/ckpt   # whole script
+    .venv/bin/python -m bench.original_step decom 10 48 20 3   # s/step, best of 3 x 20 steps
+    .venv/bin/python -m bench.original_step script LOLdataset 100 /tmp/ckpt   # whole script
 """
 
 import os
@@ -22,8 +22,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from kind_tf import losses  # noqa: E402
+from kind_tf import losses
 
 tf.compat.v1.disable_eager_execution()
 v1 = tf.compat.v1

@@ -1,6 +1,6 @@
 """The KinD paper's whole comparison: LOL (PSNR / SSIM / LOE / NIQE) and NIQE on the real sets.
 
-Usage: python bench/paper_comparison.py --lol_dir ~/data/LOL/eval15 --sets_dir ~/data/unpaired
+Usage: python -m bench.paper_comparison --lol_dir ~/data/LOL/eval15 --sets_dir ~/data/unpaired
        --run_dir ~/kind_runs/paper_comparison [--sets LIME,NPE,MEF,DICM,VV]
        [--authors_ckpt ../shared/kind_reference/checkpoint] [--out_dir docs/paper_comparison]
 
@@ -22,14 +22,11 @@ import datetime
 import json
 import os
 import shutil
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from kind_tf import (checkpoints, cli, evaluation, no_reference, outputs,  # noqa: E402
+from kind_tf import (checkpoints, cli, evaluation, no_reference, outputs,
                      pipeline, recipe)
 
 FLAGS = flags.FLAGS

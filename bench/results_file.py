@@ -13,9 +13,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(ROOT, "bench", "results")
-sys.path.insert(0, ROOT)
 
-from kind_tf import recipe  # noqa: E402
+from kind_tf import recipe
 
 
 def write(bench, results):
@@ -24,7 +23,8 @@ def write(bench, results):
     commit, modified = recipe.git_commit()
     record = {
         "bench": bench,
-        "command": " ".join(["python", os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", sys.modules["__main__"].__spec__.name,
+                             *sys.argv[1:]]),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "commit": commit,
         "modified": modified,

@@ -24,20 +24,6 @@ from kind_tf.errors import UserError
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                               "pretrained")
 
-# Model name (the original variable scope) -> folder name the authors' scripts use.
-NET_FOLDERS = {
-    "DecomNet": "decom_net_train",
-    "Restoration_net": "Restoration_net_train",
-    "Illumination_adjust_net": "illumination_adjust_net_train",
-}
-
-# Model name -> the script that trains it, for the "no checkpoint" hint.
-TRAINING_SCRIPTS = {
-    "DecomNet": "train_decom.py",
-    "Restoration_net": "train_restoration.py",
-    "Illumination_adjust_net": "train_adjustment.py",
-}
-
 # Keras weight name -> TF1 (tf-slim) variable name.
 _TF1_SUFFIX = {"kernel": "weights", "bias": "biases"}
 
@@ -62,7 +48,14 @@ def variable_map(model):
 
 def net_folder(root, model):
     """The folder under checkpoint root `root` that holds `model`'s checkpoint."""
-    return os.path.join(root, NET_FOLDERS[model.name])
+    return os.path.join(root, _stage(model).folder)
+
+
+def _stage(model):
+    # The stage registry names the folders; it imports this module, hence imported here.
+    from kind_tf import stages
+
+    return stages.of_net(model)
 
 
 def checkpoint_prefix(path):
@@ -147,12 +140,12 @@ def load_weights(model, path):
 
 
 def load_net(model, root):
-    """Loads `model` from its folder under checkpoint root `root` (see `NET_FOLDERS`)."""
+    """Loads `model` from its folder under checkpoint root `root` (see `net_folder`)."""
     folder = net_folder(root, model)
     if not os.path.isdir(folder):
         raise CheckpointError(
             f"no {model.name} checkpoint: folder '{folder}' not found; train it with "
-            f"{TRAINING_SCRIPTS[model.name]}, put the authors' pre-trained weights "
+            f"{_stage(model).script}, put the authors' pre-trained weights "
             "(links in github.com/zhangyhuaee/KinD) there, or use the shipped weights: "
             f"--ckpt {os.path.relpath(PRETRAINED_DIR)}/"
         )

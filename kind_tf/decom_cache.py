@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from kind_tf import cli, image_io, outputs, pipeline
+from kind_tf import image_io, outputs, pipeline, progress
 from kind_tf.errors import UserError
 
 # Images larger than this (px) are decomposed tile by tile (`pipeline.run_tiled`, 128 px of
@@ -68,7 +68,7 @@ class DecompositionCache:
         print(f"decomposing {len(missing)} of {len(paths)} {what} with the trained DecomNet "
               f"(cached in {self.folder})")
         os.makedirs(self.folder, exist_ok=True)
-        progress = cli.progress_bar(len(missing), "image")
+        bar = progress.progress_bar(len(missing), "image")
         unreadable = set()
         for done, path in enumerate(missing, 1):
             try:
@@ -79,7 +79,7 @@ class DecompositionCache:
                 continue
             with outputs.atomic_write(self._path(path), "wb") as file:
                 np.save(file, np.concatenate(self.decompose(image), axis=-1)[0])
-            progress.update(done)
+            bar.update(done)
         return unreadable
 
     def decompose(self, image):

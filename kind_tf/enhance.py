@@ -13,7 +13,7 @@ from collections import Counter
 
 from absl import flags
 
-from kind_tf import cli, image_io, kind, net_flags, outputs, pipeline
+from kind_tf import cli, image_io, kind, net_flags, outputs, pipeline, progress
 from kind_tf.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -85,7 +85,7 @@ def enhance_all(paths, model, output_dir, **options):
     """Enhances every photo of `paths` (`enhance_file` with `options`), with progress; returns
     the photos that failed. With several photos, one that fails for whatever reason is
     reported on one line and skipped, and the others are written."""
-    progress = cli.progress_bar(len(paths), "photo")
+    progress = progress.progress_bar(len(paths), "photo")
     failed = []
     for index, path in enumerate(paths):
         try:

@@ -19,7 +19,7 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw
 
-from kind_tf import cli, image_io, kind, lol_pairs, metrics, outputs
+from kind_tf import image_io, kind, lol_pairs, metrics, outputs, progress
 from kind_tf.errors import UserError
 
 # Published eval15 results (GT-ratio protocol): KinD (ACM MM 2019) and KinD++ (IJCV 2021).
@@ -170,7 +170,7 @@ def evaluate(model, data_dir, output_dir, ratio="gt", selection=slice(None), det
     # The running means are passed in as "stateful" values: Keras' own averaging shows the
     # last image's value on the final line.
     shown = metric_names[:2]
-    progress = cli.progress_bar(len(pairs), "image", stateful_metrics=shown, verbose=verbose)
+    progress = progress.progress_bar(len(pairs), "image", stateful_metrics=shown, verbose=verbose)
     chosen = comparison_indices(len(pairs))
     rows, comparison = [], []
     for index, (low_path, high_path) in enumerate(pairs):

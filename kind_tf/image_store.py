@@ -99,7 +99,8 @@ class ImageStore:
             os.makedirs(store._partial)
             store._path = os.path.join(store._partial, _PIXELS)
             # Written with pwrite, not through a memmap: a memmap's written pages count in the
-            # process's resident memory (12 GiB peak writing a 9.4 GiB store of 12 MP pairs).
+            # process's resident memory until written back, so a store larger than memory
+            # could not be written (tests/test_image_store.py checks it stays out).
             store._writer = os.open(store._path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
             os.ftruncate(store._writer, store.nbytes)
         return store
@@ -169,26 +170,6 @@ class ImageStore:
     @staticmethod
     def exists(folder):
         return os.path.isfile(os.path.join(folder, _INDEX))
-
-    def image(self, index):
-        """Image `index` as stored ((H_i, W_i, C), levels for uint8)."""
-        height, width = self.sizes[index]
-        start = self.offsets[index]
-        if self._variable is not None:
-            rows = self._variable[start : start + height * width].numpy()
-        elif self.in_memory:
-            rows = self._rows[start : start + height * width]
-        else:
-            rows = np.fromfile(self._path, self.dtype, count=height * width * self.channels,
-                               offset=start * self.channels * self.dtype.itemsize)
-        return rows.reshape(height, width, self.channels)
-
-    def values(self, index):
-        """Image `index` as the patches see it: float32, normalized for uint8 stores."""
-        image = self.image(index)
-        if self.ranges is None:
-            return image
-        return normalized(image, self.ranges[index][None, None]).numpy()
 
     @property
     def variable(self):

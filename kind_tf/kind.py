@@ -147,7 +147,7 @@ class KinD(keras.Model):
         """KinD with its nets' weights from checkpoint root `path` (None: the shipped
         `pretrained/`).
 
-        Each net loads from its folder under `path` (`checkpoints.NET_FOLDERS`), in the
+        Each net loads from its folder under `path` (`stages.STAGES`), in the
         authors' TF1 format or ours, detected per folder; `checkpoints.CheckpointError` says
         which folder or variables do not fit.
         """

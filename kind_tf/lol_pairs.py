@@ -1,4 +1,5 @@
-"""LOL-style paired datasets: the pairs of a split folder, their sizes, the train/sample split."""
+"""LOL-style paired datasets: the pairs of a split folder, their sizes, the train/sample split,
+the pairs listed to leave out."""
 
 import os
 
@@ -81,3 +82,13 @@ def split(pairs, train_pairs=None, num_samples=0, original_train_pairs=None):
         raise UserError(f"--train_pairs {train_pairs}: the training set has {len(pairs)} pairs; "
                         f"pass 1 to {len(pairs)}")
     return pairs[:train_pairs], pairs[train_pairs + 1 : train_pairs + 1 + num_samples]
+
+
+def read_exclusions(path):
+    """The pair names listed in file `path` (one per line; text after '#' is a comment)."""
+    try:
+        with open(path) as file:
+            lines = file.read().splitlines()
+    except OSError as error:
+        raise UserError(f"--exclude_pairs: cannot read '{path}': {error.strerror}") from None
+    return {line.split("#")[0].strip() for line in lines} - {""}

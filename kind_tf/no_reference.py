@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from kind_tf import cli, enhance, evaluation, image_io, kind, metrics, outputs
+from kind_tf import enhance, evaluation, image_io, kind, metrics, outputs, progress
 from kind_tf.errors import UserError
 
 METRIC_NAMES = metrics.NO_REFERENCE
@@ -84,7 +84,7 @@ def evaluate_photos(model, data_dir, output_dir, ratio="auto", denoise=True,
     paths = enhance.input_paths(data_dir, "--data_dir")
     outputs.make_output_dir(output_dir)
     shown = metric_names[:2]
-    progress = cli.progress_bar(len(paths), "photo", stateful_metrics=shown)
+    progress = progress.progress_bar(len(paths), "photo", stateful_metrics=shown)
     chosen = evaluation.comparison_indices(len(paths))
     rows, failed, comparison = [], [], []
     for index, path in enumerate(paths):

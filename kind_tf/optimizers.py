@@ -18,9 +18,8 @@ class Adam(keras.optimizers.Adam):
 
     The same update as Keras' Adam with the TF1 defaults (beta_1 0.9, beta_2 0.999,
     epsilon 1e-8), computed by the kernel the original runs, `ResourceApplyAdam`: one fused
-    pass over each variable instead of Keras' dozen elementwise ops: 6 ms instead of 16 ms per
-    update of the restoration net's 7.8M weights on a 2-core CPU. The optimizer
-    variables are Keras Adam's, so checkpoints of either load into the other.
+    pass over each variable instead of Keras' dozen elementwise ops (`bench/README.md`). The
+    optimizer variables are Keras Adam's, so checkpoints of either load into the other.
     """
 
     def __init__(self, learning_rate=0.001, epsilon=TF1_ADAM_EPSILON, **kwargs):

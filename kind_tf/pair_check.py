@@ -19,7 +19,7 @@ import numpy as np
 from absl import flags
 from scipy import stats
 
-from kind_tf import cli, image_io, lol_pairs, outputs
+from kind_tf import cli, image_io, lol_pairs, outputs, progress
 from kind_tf.errors import UserError
 
 BLOCK = 8
@@ -56,7 +56,7 @@ def suspect_pairs(pairs, min_correlation=DEFAULT_MIN_CORRELATION):
     """[(pair name, correlation or None, reason)] of `pairs` whose `structure_correlation`
     is below `min_correlation` or that cannot be read as one pair, with a progress bar."""
     found = []
-    progress = cli.progress_bar(len(pairs), "pair")
+    bar = progress.progress_bar(len(pairs), "pair")
     for index, (low_path, high_path) in enumerate(pairs):
         name = os.path.basename(low_path)
         try:
@@ -70,18 +70,8 @@ def suspect_pairs(pairs, min_correlation=DEFAULT_MIN_CORRELATION):
                                                  f"{min_correlation}"))
         except UserError as error:
             found.append((name, None, str(error)))
-        progress.update(index + 1)
+        bar.update(index + 1)
     return found
-
-
-def read_exclusions(path):
-    """The pair names listed in file `path` (one per line; text after '#' is a comment)."""
-    try:
-        with open(path) as file:
-            lines = file.read().splitlines()
-    except OSError as error:
-        raise UserError(f"--exclude_pairs: cannot read '{path}': {error.strerror}") from None
-    return {line.split("#")[0].strip() for line in lines} - {""}
 
 
 def define_flags():

@@ -49,8 +49,8 @@ def patch_dataset(
 
     `to_example(patches, seed)` turns a (batch_size, patch, patch, C) float32 batch of patches
     into the batch of examples the train step takes; `seed` is a stateless-random seed for
-    randomness of its own. An in-memory store is cut a batch at a time in one gather (a patch
-    at a time took twice the CPU, which the input pipeline shares with the train step); a
+    randomness of its own. An in-memory store is cut a batch at a time in one gather (fewer
+    ops than a patch at a time, on the CPU the input pipeline shares with the train step); a
     streamed one reads each batch's crops from its file, then augments them: the same
     patches. Everything is stateless-random from `seed` and the batch number, so
     `first_patch` (a multiple of `batch_size`) resumes the stream exactly where a run that

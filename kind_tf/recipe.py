@@ -2,21 +2,26 @@
 
     python -m kind_tf.recipe --data_dir ~/data/LOL --run_dir ~/kind_runs/reference
 
-runs `train_decom.py`, `train_restoration.py` and `train_adjustment.py` in that order with the
+trains the three stages (`stages.STAGES`) in that order, in this process, as
+`train_decom.py`, `train_restoration.py` and `train_adjustment.py` would with the
 reference loop's defaults (patch 48, batch 10, lr / 10 every 500 epochs; 2000 / 1000 / 2000
 epochs), each stage's checkpoints, samples and TensorBoard logs under `--run_dir`. Each
 stage's final weights go to `--out_dir` (float32, no optimizer state) as soon as the stage
 ends, with `record.json`: the commit and command of every stage run, epochs, precision, device
 and wall time. At the end it measures the `--ratio auto` target on the held-out our485 pairs
 (`heldout_slice`), evaluates the weights on those pairs (what runs are compared on) and then
-on eval15 (`evaluate.py`'s protocols), and adds all of it to the record. Re-running resumes: finished stages are
-skipped, an unfinished one continues from its last checkpoint (the scripts' own resume).
+on eval15 (`evaluate.py`'s protocols), and adds all of it to the record. Re-running resumes:
+finished stages are skipped, an unfinished one continues from its last checkpoint (the
+scripts' own resume).
 
 `--epoch_scale` shortens the whole schedule in proportion (epochs and the lr step alike),
 for hosts that cannot run the defaults in one sitting.
 """
 
+import contextlib
 import datetime
+import gc
+import io
 import json
 import os
 import platform
@@ -25,22 +30,18 @@ import subprocess
 import sys
 import time
 
+import keras
 import tensorflow as tf
 from absl import flags, logging
 
-from kind_tf import (checkpoints, cli, evaluation, image_io, lol_pairs, models, outputs,
-                     pipeline, stages)
+from kind_tf import (checkpoints, cli, evaluation, image_io, kind, lol_pairs, models, outputs,
+                     stages, train, train_config, training)
 from kind_tf.errors import UserError
 
 FLAGS = flags.FLAGS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# (net name, script, default epochs): the README's order and the reference loop's epochs.
-STAGES = (
-    ("DecomNet", "train_decom.py", 2000),
-    ("Restoration_net", "train_restoration.py", 1000),
-    ("Illumination_adjust_net", "train_adjustment.py", 2000),
-)
+# The reference loop's lr step (`--decay_every`'s default).
 DECAY_EVERY = 500
 # The run's settings: a resumed run must use the same ones.
 SETTINGS_KEYS = ("epoch_scale", "precision", "seed", "data_dir", "illumination_prior_weight",
@@ -65,40 +66,41 @@ def define_flags():
     flags.DEFINE_enum("precision", "fp32", sorted(models.PRECISIONS), "Training precision of "
                       "every stage (see train_decom.py --help); the shipped weights are float32.")
     flags.DEFINE_integer("seed", 0, "Seed of every stage.")
-    stages.define_decom_flags()  # Passed to train_decom.py.
+    train.define_decom_flags()  # Passed to stage 1.
     flags.DEFINE_string("exclude_pairs", None, "Passed to every stage (see train_decom.py "
                         "--help): pairs to leave out of training.")
     flags.mark_flags_as_required(["data_dir", "run_dir"])
 
 
 def schedule(epoch_scale):
-    """[(net name, script, epochs)] and the lr step of the reference loop scaled by
+    """[(`stages.StageSpec`, epochs)] and the lr step of the reference loop scaled by
     `epoch_scale`."""
     if not epoch_scale > 0:
         raise UserError(f"--epoch_scale must be positive, got {epoch_scale}")
-    stages = [(net, script, max(1, round(epochs * epoch_scale))) for net, script, epochs in STAGES]
-    return stages, max(1, round(DECAY_EVERY * epoch_scale))
+    scaled = [(spec, max(1, round(spec.default_epochs * epoch_scale))) for spec in stages.STAGES]
+    return scaled, max(1, round(DECAY_EVERY * epoch_scale))
 
 
-def stage_command(script, epochs, decay_every, run_dir, settings):
-    """The training script's command line for one stage of the run."""
-    options = []
+def stage_flags(spec, epochs, decay_every, run_dir, settings):
+    """{flag: value}: the training flags of one stage of the run (`kind_tf.train`'s)."""
+    values = {
+        "data_dir": settings["data_dir"],
+        "ckpt_dir": os.path.join(run_dir, "checkpoint"),
+        "sample_dir": os.path.join(run_dir, "samples"),
+        "tensorboard_dir": os.path.join(run_dir, "logs"),
+        "epochs": epochs, "decay_every": decay_every,
+        "precision": settings["precision"], "seed": settings["seed"],
+    }
     if settings.get("exclude_pairs"):
-        options.append(f"--exclude_pairs={settings['exclude_pairs']}")
-    if script == "train_decom.py" and settings.get("illumination_prior_weight"):
-        options += [f"--{name}={settings[name]}" for name in (
-            "illumination_prior_weight", "illumination_prior_epochs",
-            "illumination_prior_weight_after")]
-    return [
-        sys.executable, script,
-        f"--data_dir={settings['data_dir']}",
-        f"--ckpt_dir={os.path.join(run_dir, 'checkpoint')}",
-        f"--sample_dir={os.path.join(run_dir, 'samples')}",
-        f"--log_dir={os.path.join(run_dir, 'logs')}",
-        f"--epochs={epochs}", f"--decay_every={decay_every}",
-        f"--precision={settings['precision']}", f"--seed={settings['seed']}",
-        *options,
-    ]
+        values["exclude_pairs"] = settings["exclude_pairs"]
+    if spec.name == "decom" and settings.get("illumination_prior_weight"):
+        values.update({name: settings[name] for name in train.DECOM_FLAGS})
+    return values
+
+
+def stage_command(spec, values):
+    """The command line of the stage's script that trains as `values` (`stage_flags`) do."""
+    return [spec.script, *(f"--{name}={value}" for name, value in values.items())]
 
 
 def trained_epoch(folder):
@@ -156,29 +158,55 @@ class Log:
         self.file.write(line + "\n")
 
 
-def run_stage(command, log):
-    """Runs a training script, streaming its output to the log; returns its wall seconds."""
-    log(f"$ {' '.join(command)}")
+class _Tee(io.TextIOBase):
+    """A stream writing to `stream` and to the log file `file` alike."""
+
+    def __init__(self, stream, file):
+        super().__init__()
+        self.stream, self.file = stream, file
+
+    def write(self, text):
+        self.stream.write(text)
+        self.file.write(text)
+        return len(text)
+
+    def flush(self):
+        self.stream.flush()
+        self.file.flush()
+
+    def isatty(self):
+        # Progress as a line per epoch, which the log file can hold.
+        return False
+
+
+def run_stage(spec, values, log):
+    """Trains one stage in this process as its script would with the flags `values`, its
+    output also going to the log; returns the wall seconds."""
+    log(f"$ {' '.join(stage_command(spec, values))}")
     start = time.monotonic()
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, bufsize=1)
-    for line in process.stdout:
-        log(line.rstrip("\n"))
-    if process.wait():
-        raise UserError(f"{os.path.basename(command[1])} failed (exit {process.returncode}); "
-                        f"see {log.file.name}. Re-run the recipe to resume")
+    try:
+        with contextlib.redirect_stdout(_Tee(sys.stdout, log.file)), \
+                contextlib.redirect_stderr(_Tee(sys.stderr, log.file)):
+            training.run(spec.build, train_config.make_config(spec.original, **values))
+    except UserError as error:
+        raise UserError(f"{spec.script} failed: {error}; see {log.file.name}. Re-run the "
+                        "recipe to resume") from None
+    finally:
+        # The next stage starts from a clean slate: nothing of this one's graphs and
+        # datasets stays in memory.
+        keras.backend.clear_session()
+        gc.collect()
     return time.monotonic() - start
 
 
-def export_weights(net_name, ckpt_root, out_dir):
-    """Copies `net_name`'s trained weights (float32, no optimizer state) to `out_dir`.
+def export_weights(spec, ckpt_root, out_dir):
+    """Copies the stage's trained weights (float32, no optimizer state) to `out_dir`.
 
     Written to a temporary folder first and swapped in, so `out_dir` never holds half a net.
     """
-    net = {"DecomNet": models.DecomNet, "Restoration_net": models.RestorationNet,
-           "Illumination_adjust_net": models.IllumAdjustNet}[net_name]()
+    net = spec.net_class()
     checkpoints.load_net(net, ckpt_root)
-    folder = os.path.join(out_dir, checkpoints.NET_FOLDERS[net_name])
+    folder = checkpoints.net_folder(out_dir, net)
     temporary = f"{folder}.tmp"
     shutil.rmtree(temporary, ignore_errors=True)
     checkpoints.save_weights(net, temporary, max_to_keep=1)
@@ -206,10 +234,10 @@ def load_state(run_dir, settings):
     return state
 
 
-def stage_record(net_name, script, epochs, decay_every, runs):
+def stage_record(spec, epochs, decay_every, runs):
     """The record of one finished stage: what trained it, where and how long."""
     return {
-        "net": net_name, "script": script, "epochs": epochs,
+        "net": spec.net_class().name, "script": spec.script, "epochs": epochs,
         "schedule": f"reference loop: patch 48, batch 10, lr 1e-4 x 0.1 every {decay_every} "
                     "epochs",
         "runs": runs, "wall_seconds": round(sum(run["wall_seconds"] for run in runs), 1),
@@ -228,13 +256,19 @@ def main(argv):
         if not os.path.isdir(os.path.join(FLAGS.data_dir, split)):
             raise UserError(f"--data_dir '{FLAGS.data_dir}' has no {split}/ folder: see "
                             "LOLdataset/README.md")
-    stages, decay_every = schedule(FLAGS.epoch_scale)
     settings = {"epoch_scale": FLAGS.epoch_scale, "precision": FLAGS.precision,
                 "seed": FLAGS.seed, "data_dir": os.path.abspath(FLAGS.data_dir),
                 "illumination_prior_weight": FLAGS.illumination_prior_weight,
                 "illumination_prior_epochs": FLAGS.illumination_prior_epochs,
                 "illumination_prior_weight_after": FLAGS.illumination_prior_weight_after,
                 "exclude_pairs": FLAGS.exclude_pairs and os.path.abspath(FLAGS.exclude_pairs)}
+    run(settings, run_dir, out_dir, "python -m kind_tf.recipe " + " ".join(sys.argv[1:]))
+
+
+def run(settings, run_dir, out_dir, command):
+    """Runs (or resumes) the recipe with `settings` (the run's `SETTINGS_KEYS`) in `run_dir`,
+    shipping to `out_dir`; `command` is recorded as the command that ran it."""
+    planned, decay_every = schedule(settings["epoch_scale"])
     outputs.make_output_dir(run_dir, "--run_dir")
     outputs.make_output_dir(out_dir, "--out_dir")
     state = load_state(run_dir, settings)
@@ -242,39 +276,39 @@ def main(argv):
     host = host_description()
     ckpt_root = os.path.join(run_dir, "checkpoint")
     log(f"recipe {datetime.datetime.now().isoformat(timespec='seconds')}: "
-        + ", ".join(f"{script} {epochs} epochs" for _, script, epochs in stages)
-        + f", lr / 10 every {decay_every}, {FLAGS.precision}, on {host}")
+        + ", ".join(f"{spec.script} {epochs} epochs" for spec, epochs in planned)
+        + f", lr / 10 every {decay_every}, {settings['precision']}, on {host}")
 
-    record = {"command": "python -m kind_tf.recipe " + " ".join(sys.argv[1:]),
-              "settings": settings, "stages": []}
-    for net_name, script, epochs in stages:
+    record = {"command": command, "settings": settings, "stages": []}
+    for spec, epochs in planned:
+        net_name = spec.net_class().name
         runs = state["stages"].setdefault(net_name, [])
-        done = trained_epoch(os.path.join(ckpt_root, checkpoints.NET_FOLDERS[net_name]))
+        done = trained_epoch(os.path.join(ckpt_root, spec.folder))
         if done < epochs:
-            command = stage_command(script, epochs, decay_every, run_dir, settings)
+            values = stage_flags(spec, epochs, decay_every, run_dir, settings)
             commit, modified = git_commit()
             started = datetime.datetime.now().isoformat(timespec="seconds")
-            seconds = run_stage(command, log)
+            seconds = run_stage(spec, values, log)
             runs.append({"started": started, "from_epoch": done, "to_epoch": epochs,
                          "wall_seconds": round(seconds, 1), "commit": commit, "modified": modified,
-                         "device": host, "command": " ".join(command[1:])})
+                         "device": host, "command": " ".join(stage_command(spec, values))})
             outputs.write_json(os.path.join(run_dir, STATE_NAME), state)
         else:
-            log(f"{script}: trained to epoch {done}, skipped")
-        folder = export_weights(net_name, ckpt_root, out_dir)
-        record["stages"].append(stage_record(net_name, script, epochs, decay_every, runs))
+            log(f"{spec.script}: trained to epoch {done}, skipped")
+        folder = export_weights(spec, ckpt_root, out_dir)
+        record["stages"].append(stage_record(spec, epochs, decay_every, runs))
         outputs.write_json(os.path.join(out_dir, RECORD_NAME), record)
         log(f"{net_name}: float32 weights in {folder}")
 
-    nets = pipeline.load_nets(out_dir)
-    train_set = lol_pairs.list_pairs(os.path.join(FLAGS.data_dir, "our485"))
+    model = kind.KinD.from_checkpoint(out_dir)
+    train_set = lol_pairs.list_pairs(os.path.join(settings["data_dir"], "our485"))
     heldout = heldout_slice(len(train_set))
     # (record key, split folder, pairs): the held-out pairs go first when there are any.
-    target, evaluations = pipeline.AUTO_TARGET_BRIGHTNESS, [("eval15", "eval15", slice(None))]
+    target, evaluations = kind.AUTO_TARGET_BRIGHTNESS, [("eval15", "eval15", slice(None))]
     if heldout is None:
         log(f"no held-out pairs: every our485 pair is trained on; --ratio auto target {target}")
     else:
-        target = heldout_target_brightness(train_set[heldout], nets[0])
+        target = heldout_target_brightness(train_set[heldout], model)
         record["auto_target_brightness"] = target
         log(f"--ratio auto target: {target:.4f}, the mean illumination of the held-out ground "
             f"truths (our485 [{evaluation.selection_text(heldout)}])")
@@ -282,9 +316,9 @@ def main(argv):
     for key, split, selection in evaluations:
         log(f"evaluating the weights on {split}[{evaluation.selection_text(selection)}]")
         report = evaluation.evaluate(
-            nets, os.path.join(FLAGS.data_dir, split), os.path.join(run_dir, split), None,
-            selection, details={"ckpt": "pretrained/", "precision": "fp32"}, verbose=2,
-            target_brightness=target,
+            model, os.path.join(settings["data_dir"], split), os.path.join(run_dir, split),
+            kind.Ratio("gt", target), selection,
+            details={"ckpt": "pretrained/", "precision": "fp32"}, verbose=2,
         )
         record[key] = {
             "mean": report["mean"],
@@ -301,17 +335,16 @@ def heldout_slice(count):
     original's, trains on all): LOL's our485 [466:485]. The recipe's results are compared and
     chosen on these, never on eval15. None when every pair is trained on."""
     pairs = range(count)
-    trained = max(len(lol_pairs.split(pairs, None, samples, train_pairs)[0]) for train_pairs,
-                  samples in ((stages.RESTORATION_TRAIN_PAIRS, stages.RESTORATION_SAMPLES),
-                              (stages.ADJUSTMENT_TRAIN_PAIRS, stages.ADJUSTMENT_SAMPLES)))
+    trained = max(len(lol_pairs.split(pairs, None, spec.num_samples, spec.train_pairs)[0])
+                  for spec in stages.STAGES if spec.train_pairs is not None)
     return slice(trained, None) if trained < count else None
 
 
-def heldout_target_brightness(pairs, decom):
-    """The --ratio auto target of a DecomNet: the mean decomposed illumination
-    (`pipeline.mean_illumination`) of the ground truths of held-out `pairs`, i.e. how bright
-    a well-lit photo comes out of this DecomNet."""
-    return float(sum(pipeline.mean_illumination(image_io.load_image(high)[None], decom)
+def heldout_target_brightness(pairs, model):
+    """The --ratio auto target of a KinD's DecomNet: the mean decomposed illumination
+    (`kind.mean_illumination`) of the ground truths of held-out `pairs`, i.e. how bright a
+    well-lit photo comes out of this DecomNet."""
+    return float(sum(kind.mean_illumination(model, image_io.load_image(high)[None])
                      for _, high in pairs) / len(pairs))
 
 

@@ -1,23 +1,26 @@
-"""The three KinD training stages: their data, loss and sample images, as the original scripts.
+"""The three KinD training stages, as the original scripts: the registry and their data, loss
+and sample images.
 
-`decom_stage`, `restoration_stage` and `adjustment_stage` read the LOL folders of
-`config.data_dir` and return a `training.Stage` for `training.train`. The training images go
-into an `image_store.ImageStore`, in memory or streamed from a store folder under the cache
-folder (`config.data_mode`). Stages 2 and 3 train on the trained DecomNet's decompositions,
+`STAGES` is the one list of the stages (net, checkpoint folder, script, epochs, the
+original's schedule and split) that the driver, the recipe and checkpoint loading read. Each
+stage's `build` (`decom_stage`, `restoration_stage`, `adjustment_stage`) reads the LOL
+folders of `config.data_dir` and returns a `training.Stage` for `training.train`. The
+training images go into an `image_store.ImageStore`, in memory or streamed from a store
+folder under the cache folder (`config.data_mode`). Stages 2 and 3 train on the trained DecomNet's decompositions,
 computed once and cached (`decom_cache`), as the original computes them once per script.
 """
 
 import dataclasses
 import os
 import sys
+from typing import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import flags
 
-from kind_tf import (checkpoints, cli, decom_cache, image_io, image_store, losses, lol_pairs,
-                     pair_check, training)
+from kind_tf import (checkpoints, decom_cache, image_io, image_store, losses, lol_pairs,
+                     progress, train_config, training)
 from kind_tf.errors import UserError
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
 
@@ -36,11 +39,6 @@ DECOM_TERMS = (
 RESTORATION_TERMS = ("total", "square", "grad", "ssim")
 ADJUST_TERMS = ("total", "square", "grad")
 
-# The authors' own settings per script (`--schedule original`).
-DECOM_ORIGINAL = training.OriginalSettings(48, 10, training.constant_lr)
-RESTORATION_ORIGINAL = training.OriginalSettings(384, 4, training.original_restoration_lr)
-ADJUSTMENT_ORIGINAL = training.OriginalSettings(48, 10, training.constant_lr)
-
 
 def _splits(config, original_train_pairs, default_samples):
     """(pairs to train on, held-out sample pairs, eval15 pairs, the number of samples),
@@ -51,7 +49,7 @@ def _splits(config, original_train_pairs, default_samples):
         num_samples, original_train_pairs,
     )
     if config.exclude_pairs:
-        excluded = pair_check.read_exclusions(config.exclude_pairs)
+        excluded = lol_pairs.read_exclusions(config.exclude_pairs)
         left_out = [pair for pair in train if os.path.basename(pair[0]) in excluded]
         for low, _ in left_out:
             print(f"left out: pair '{os.path.basename(low)}' (listed in {config.exclude_pairs})")
@@ -109,10 +107,10 @@ def _store(config, name, sizes, channels, dtype, key, fill):
 def _fill(store, items, put, what):
     """Calls `put(store, index, item)` for every item, with a progress bar."""
     print(f"{what} {len(items)} training pairs")
-    progress = cli.progress_bar(len(items), "pair")
+    bar = progress.progress_bar(len(items), "pair")
     for index, item in enumerate(items):
         put(store, index, item)
-        progress.update(index + 1)
+        bar.update(index + 1)
 
 
 def _trained_decomposer(config):
@@ -139,44 +137,6 @@ def _decomposed(config, name, train, sample_paths, channels, arrange):
                     cache.key([path for pair in train for path in pair]),
                     lambda store: _fill(store, train, put, "arranging"))
     return images, [cache.load(path) for path in sample_paths if path not in unreadable]
-
-
-@dataclasses.dataclass(frozen=True)
-class DecomOptions:
-    """Stage 1's loss options beyond the original (the defaults are the original loss).
-
-    prior_weight: weight of `losses.illumination_prior` (L_low and L_high near the max over
-        channels of their images); 0: the original loss.
-    prior_epochs: `prior_weight` applies in the first this many epochs only (a warm-up that
-        picks the basin), `prior_weight_after` after them; 0: `prior_weight` in every epoch.
-    prior_weight_after: the prior's weight after the warm-up; 0: the original loss.
-    """
-
-    prior_weight: float = 0.0
-    prior_epochs: int = 0
-    prior_weight_after: float = 0.0
-
-
-def define_decom_flags():
-    """The flags of `DecomOptions` (train_decom.py and the recipe)."""
-    flags.DEFINE_float(
-        "illumination_prior_weight", 0.0, "Beyond the original: add this weight times "
-        "mean|L - max_c I| of the low and the high image (LIME's illumination prior) to the "
-        "DecomNet loss. 0 (default): the original loss.", lower_bound=0)
-    flags.DEFINE_integer(
-        "illumination_prior_epochs", 0, "With --illumination_prior_weight: apply that weight in "
-        "the first this many epochs only, --illumination_prior_weight_after after them; 0: "
-        "every epoch.", lower_bound=0)
-    flags.DEFINE_float(
-        "illumination_prior_weight_after", 0.0, "The prior's weight after "
-        "--illumination_prior_epochs; 0 (default): the original loss.", lower_bound=0)
-
-
-def decom_options_from_flags():
-    """The `DecomOptions` of the parsed `define_decom_flags` flags."""
-    values = flags.FLAGS
-    return DecomOptions(values.illumination_prior_weight, values.illumination_prior_epochs,
-                        values.illumination_prior_weight_after)
 
 
 class _PriorSchedule(keras.callbacks.Callback):
@@ -246,7 +206,7 @@ def decom_stage(config):
                 ))
         return written
 
-    options = config.decom_options or DecomOptions()
+    options = config.decom_options
     if not options.prior_weight:
         return training.Stage(
             DecomNet, decom_batch_loss, DECOM_TERMS, images, decom_example, samples
@@ -362,3 +322,57 @@ def adjustment_stage(config):
         augment_modes=7,
         reshuffle=False,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class StageSpec:
+    """One of KinD's three training stages.
+
+    name: its `--stage` in `python -m kind_tf.train`.
+    net_class: the net it trains (its name is the original's variable scope).
+    folder: the sub-folder of its checkpoints, samples and logs: the original scripts'.
+    script: this repository's script for it (an alias of `kind_tf.train --stage name`).
+    default_epochs: the reference loop's epochs.
+    original: the authors' own settings in their script (`--schedule original`).
+    train_pairs, num_samples: the original's split of LOL's our485 (`lol_pairs.split`):
+        the pairs trained on (None: all) and the held-out pairs it writes samples of.
+    build: `build(config)` -> `training.Stage`: the stage's data, loss and samples.
+    """
+
+    name: str
+    net_class: type
+    folder: str
+    script: str
+    default_epochs: int
+    original: train_config.OriginalSchedule
+    train_pairs: int
+    num_samples: int
+    build: Callable
+
+
+# In training order (stages 2 and 3 train on stage 1's decompositions). The original's
+# patch 48, batch 10 and constant lr for decom and adjustment; patch 384, batch 4 and its
+# step schedule for restoration.
+STAGES = (
+    StageSpec("decom", DecomNet, "decom_net_train", "train_decom.py", 2000,
+              train_config.OriginalSchedule(48, 10, train_config.constant_lr), None, 0,
+              decom_stage),
+    StageSpec("restoration", RestorationNet, "Restoration_net_train", "train_restoration.py",
+              1000, train_config.OriginalSchedule(384, 4, train_config.original_restoration_lr),
+              RESTORATION_TRAIN_PAIRS, RESTORATION_SAMPLES, restoration_stage),
+    StageSpec("adjust", IllumAdjustNet, "illumination_adjust_net_train", "train_adjustment.py",
+              2000, train_config.OriginalSchedule(48, 10, train_config.constant_lr),
+              ADJUSTMENT_TRAIN_PAIRS, ADJUSTMENT_SAMPLES, adjustment_stage),
+)
+STAGE_NAMES = tuple(spec.name for spec in STAGES)
+
+
+def named(name):
+    """The `StageSpec` of `--stage name`."""
+    return STAGES[STAGE_NAMES.index(name)]
+
+
+def of_net(net):
+    """The `StageSpec` of the stage that trains `net` (a DecomNet, RestorationNet or
+    IllumAdjustNet)."""
+    return next(spec for spec in STAGES if isinstance(net, spec.net_class))

@@ -31,8 +31,8 @@ def scalar(tag, value):
 def image(tag, pixels):
     """Writes one (H, W) or (H, W, C) image in [0, 1] as PNG, as `tf.summary.image`.
 
-    zlib level 1, as the sample PNGs (`outputs.PNG_FAST_COMPRESS_LEVEL`): the default level
-    took 0.09 s per 400x1200 sample, most of a save's TensorBoard time.
+    zlib level 1, as the sample PNGs (`outputs.PNG_FAST_COMPRESS_LEVEL`): at the default level
+    compressing the samples is most of a save's TensorBoard time.
     """
     pixels = np.asarray(pixels, np.float32)
     if pixels.ndim == 2:

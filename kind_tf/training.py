@@ -1,224 +1,30 @@
-"""The one training loop of the three KinD stages: flags, schedule, resume, samples, logs.
+"""The one training loop of the three KinD stages: resume, samples, logs.
 
 A stage (see `stages.py`) says what to train: the net, its loss on a batch, the training
 images and how a patch becomes an example, and the sample images to write. `train` runs the
-loop the three original scripts share: batches of random patches, Adam, a per-epoch learning
-rate, a checkpoint and sample images every `--save_every` epochs and at the end. Beyond the
-original it resumes from its last checkpoint (weights, optimizer state, epoch), logs to
-TensorBoard, and can train data-parallel.
+loop the three original scripts share, as a `train_config.Config` says: batches of random
+patches, Adam, a per-epoch learning rate, a checkpoint and sample images every `save_every`
+epochs and at the end. Beyond the original it resumes from its last checkpoint (weights,
+optimizer state, epoch), logs to TensorBoard, and can train data-parallel (`distribution`).
 """
 
 import contextlib
 import dataclasses
-import functools
-import json
 import math
 import os
 import sys
 import tempfile
-from typing import Callable, Optional
+from typing import Callable
 
 import keras
 import tensorflow as tf
-from absl import flags, logging
 
-from kind_tf import (checkpoints, cli, image_store, models, optimizers, outputs, patches,
-                     summaries)
+from kind_tf import (checkpoints, distribution, image_store, models, optimizers, outputs,
+                     patches, summaries)
 from kind_tf.errors import UserError
-
-FLAGS = flags.FLAGS
 
 # TensorBoard gets the first few sample images of each save (the PNGs hold all of them).
 TENSORBOARD_IMAGES = 6
-
-
-def define_flags(default_epochs):
-    """Defines the flags every training script shares; `default_epochs` is the stage's."""
-    flags.DEFINE_string(
-        "data_dir", "LOLdataset", "LOL dataset folder holding our485/ and eval15/, each with "
-        "low/ and high/ images matched by file name (see LOLdataset/README.md)."
-    )
-    flags.DEFINE_string(
-        "ckpt_dir", "checkpoint", "Checkpoint root: this stage's checkpoints go to its own "
-        "sub-folder (decom_net_train, Restoration_net_train, illumination_adjust_net_train); "
-        "stages 2 and 3 read the trained DecomNet from <ckpt_dir>/decom_net_train. Re-running "
-        "resumes from the stage's latest checkpoint."
-    )
-    flags.DEFINE_string(
-        "sample_dir", "samples", "Sample images (PNG, as the original) go to "
-        "<sample_dir>/<stage sub-folder>/ at every checkpoint."
-    )
-    # absl.logging owns a --log_dir for its own log files, which these scripts never write:
-    # the name is taken over for the TensorBoard logs.
-    if "log_dir" in FLAGS:
-        delattr(FLAGS, "log_dir")
-    flags.DEFINE_string(
-        "log_dir", "logs", "TensorBoard logs (each loss term, learning rate, sample images) go "
-        "to <log_dir>/<stage sub-folder>/."
-    )
-    flags.DEFINE_integer("seed", 0, "Seed of the weight initialization and patch sampling.")
-    flags.DEFINE_integer("epochs", default_epochs, "Train until this epoch (1 epoch = "
-                         "number of training pairs // batch_size steps).")
-    flags.DEFINE_integer("batch_size", 10, "Patches per step (the global batch with "
-                         "--strategy mirrored or multi_worker). --schedule original: the "
-                         "stage's own value.")
-    flags.DEFINE_integer("patch_size", 48, "Side of the square training patches. --schedule "
-                         "original: the stage's own value.")
-    flags.DEFINE_float("lr", 1e-4, "Initial Adam learning rate.")
-    flags.DEFINE_integer("decay_every", 500, "--schedule reference: multiply the learning rate "
-                         "by --decay_factor every this many epochs.")
-    flags.DEFINE_float("decay_factor", 0.1, "--schedule reference: learning rate decay factor.")
-    flags.DEFINE_integer("save_every", 100, "Write a checkpoint and sample images every this "
-                         "many epochs, and at the end. A killed run loses at most this many.")
-    flags.DEFINE_enum(
-        "schedule", "reference", ["reference", "original"],
-        "reference: patch 48, batch 10, lr decayed by --decay_factor every --decay_every epochs. "
-        "original: the authors' per-script settings (decom/adjustment: constant lr; "
-        "restoration: patch 384, batch 4, lr /2 after epoch 800, /4 after 1250, /10 after 1500); "
-        "an explicit --patch_size/--batch_size still wins."
-    )
-    flags.DEFINE_enum(
-        "precision", "fp32", sorted(models.PRECISIONS),
-        "fp32 (default): the original's numerics. bf16: Keras mixed_bfloat16, bf16 convolutions "
-        "with float32 weights, optimizer, output heads and losses; about 1.2-1.9x faster steps on "
-        "CPUs with AVX512_BF16 and on recent GPUs. Checkpoints are the same either way.",
-    )
-    flags.DEFINE_integer(
-        "train_pairs", None, "Train on the first N pairs of our485 (by file name). Default: the "
-        "original split on a set up to LOL's 485 pairs (restoration 466, adjustment 450, "
-        "decomposition all), and all but the sample pairs on a larger set.", lower_bound=1)
-    flags.DEFINE_integer(
-        "num_samples", None, "Held-out pairs (after the trained ones, skipping one, as the "
-        "original) whose sample images are written at every checkpoint. Default: the "
-        "original's (restoration 13, i.e. [467:480], plus eval15; adjustment 10, i.e. "
-        "[451:461]; decomposition 0, eval15 only).", lower_bound=0)
-    flags.DEFINE_string(
-        "exclude_pairs", None, "Beyond the original: a file of pair names (one per line, '#' "
-        "comments; e.g. written by python -m kind_tf.pair_check) to leave out of training; "
-        "each one left out is reported. Held-out sample pairs are not affected.")
-    flags.DEFINE_enum(
-        "data_mode", "auto", list(image_store.DATA_MODES),
-        "memory: hold the training images in memory (uint8 photos, float32 decompositions). "
-        "stream: write them once to a store folder under --cache_dir and read each patch from "
-        "it (the same patches; for sets larger than memory). auto: memory when the set fits "
-        "in --memory_budget_gb.")
-    flags.DEFINE_float(
-        "memory_budget_gb", None, "--data_mode auto streams sets larger than this (GiB). "
-        "Default: a quarter of this machine's memory.", lower_bound=0)
-    flags.DEFINE_string(
-        "cache_dir", None, "Decompositions of stages 2 and 3 (computed once per DecomNet and "
-        "image, shared by both stages and every resume) and streamed stores go here. "
-        "Default: <ckpt_dir>/cache.")
-    flags.DEFINE_enum(
-        "strategy", "default", ["default", "mirrored", "multi_worker"],
-        "default: one device (the GPU when there is one). mirrored: data-parallel over all "
-        "local GPUs with tf.distribute.MirroredStrategy; the batch is split over them. "
-        "multi_worker: data-parallel over the hosts of the cluster in the TF_CONFIG "
-        "environment variable (tf.distribute.MultiWorkerMirroredStrategy), the same command "
-        "on every host; the chief writes checkpoints, samples and logs (see README)."
-    )
-
-
-def reference_lr(epoch, lr, decay_every, decay_factor):
-    """The reference loop's schedule: `lr * decay_factor ** (epoch // decay_every)`."""
-    return lr * decay_factor ** (epoch // decay_every)
-
-
-def constant_lr(epoch, lr):
-    """The original decom and adjustment scripts' schedule: `lr` throughout."""
-    del epoch
-    return lr
-
-
-def original_restoration_lr(epoch, lr):
-    """The original restoration script's `lr_schedule` (0-based epoch, as it is called)."""
-    if epoch <= 800:
-        return lr
-    if epoch <= 1250:
-        return lr / 2
-    if epoch <= 1500:
-        return lr / 4
-    return lr / 10
-
-
-@dataclasses.dataclass(frozen=True)
-class OriginalSettings:
-    """A stage's settings in the authors' script, used with `--schedule original`."""
-
-    patch_size: int
-    batch_size: int
-    lr_schedule: Callable[[int, float], float]
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """Everything the loop needs from the command line, with the schedule resolved."""
-
-    data_dir: str
-    ckpt_dir: str
-    sample_dir: str
-    log_dir: str
-    seed: int
-    epochs: int
-    batch_size: int
-    patch_size: int
-    save_every: int
-    strategy: str
-    lr_at: Callable[[int], float]
-    precision: str = "fp32"
-    train_pairs: Optional[int] = None
-    num_samples: Optional[int] = None
-    data_mode: str = "auto"
-    memory_budget: Optional[int] = None  # bytes
-    cache_dir: Optional[str] = None
-    exclude_pairs: Optional[str] = None
-    # Options of stage 1's loss beyond the original (`stages.DecomOptions`; None: the original).
-    decom_options: Optional[object] = None
-
-
-def config_from_flags(original):
-    """The `Config` of the parsed flags; `original` is the stage's `OriginalSettings`."""
-    for name in ("epochs", "batch_size", "patch_size", "save_every", "decay_every"):
-        if FLAGS[name].value < 1:
-            raise UserError(f"--{name} must be at least 1, got {FLAGS[name].value}")
-    for name in ("lr", "decay_factor"):
-        if not (FLAGS[name].value > 0 and math.isfinite(FLAGS[name].value)):
-            raise UserError(f"--{name} must be a positive number, got {FLAGS[name].value}")
-    ckpt_dir = os.path.abspath(FLAGS.ckpt_dir)
-    if ckpt_dir == checkpoints.PRETRAINED_DIR or ckpt_dir.startswith(
-            checkpoints.PRETRAINED_DIR + os.sep):
-        # The shipped weights are only ever written by kind_tf.recipe, whole.
-        raise UserError(f"--ckpt_dir '{FLAGS.ckpt_dir}' is the shipped weights' folder, which "
-                        "training never writes: pass another --ckpt_dir (e.g. checkpoint)")
-    batch_size, patch_size = FLAGS.batch_size, FLAGS.patch_size
-    if FLAGS.schedule == "original":
-        batch_size = batch_size if FLAGS["batch_size"].present else original.batch_size
-        patch_size = patch_size if FLAGS["patch_size"].present else original.patch_size
-        lr_at = functools.partial(original.lr_schedule, lr=FLAGS.lr)
-    else:
-        lr_at = functools.partial(reference_lr, lr=FLAGS.lr, decay_every=FLAGS.decay_every,
-                                  decay_factor=FLAGS.decay_factor)
-    return Config(
-        data_dir=FLAGS.data_dir,
-        ckpt_dir=FLAGS.ckpt_dir,
-        sample_dir=FLAGS.sample_dir,
-        log_dir=FLAGS.log_dir,
-        seed=FLAGS.seed,
-        epochs=FLAGS.epochs,
-        batch_size=batch_size,
-        patch_size=patch_size,
-        save_every=FLAGS.save_every,
-        strategy=FLAGS.strategy,
-        precision=FLAGS.precision,
-        lr_at=lr_at,
-        train_pairs=FLAGS.train_pairs,
-        num_samples=FLAGS.num_samples,
-        data_mode=FLAGS.data_mode,
-        memory_budget=None if FLAGS.memory_budget_gb is None else int(
-            FLAGS.memory_budget_gb * 2**30),
-        cache_dir=FLAGS.cache_dir,
-        exclude_pairs=FLAGS.exclude_pairs,
-    )
 
 
 @dataclasses.dataclass
@@ -285,7 +91,7 @@ class StageTrainer(keras.Model):
         for tracker in self.trackers:
             tracker.update_state(terms[tracker.name])
         results = {tracker.name: tracker.result() for tracker in self.trackers}
-        if multi_worker(tf.distribute.get_strategy()):
+        if distribution.multi_worker(tf.distribute.get_strategy()):
             # Keras 3.15 averages each result over a cluster's replicas along axis 0, which
             # a scalar lacks ("Invalid reduction dimension 0 for input with 0 dimensions",
             # tensorflow/tensorflow#72388): give it one, the average is then a scalar again.
@@ -363,71 +169,11 @@ class _TensorBoardScalars(keras.callbacks.Callback):
                 summaries.scalar(name, value)
 
 
-TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-                     '"task": {"type": "worker", "index": 0}}')
-
-
-def check_tf_config(value):
-    """Raises a `UserError` unless `value`, the TF_CONFIG environment variable, names a
-    cluster and this process's task in it (a chief or a worker; --strategy multi_worker)."""
-    example = f"e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}' on the first host, index 1 on the second"
-    if not value:
-        raise UserError("--strategy multi_worker needs the TF_CONFIG environment variable "
-                        f"set to the cluster and this host's task in it, {example}")
-    try:
-        config = json.loads(value)
-        task_type, index = config["task"]["type"], config["task"]["index"]
-        hosts = config["cluster"][task_type]
-        if task_type not in ("chief", "worker"):
-            raise ValueError(f"task type '{task_type}': chief and worker tasks train")
-        if not (isinstance(index, int) and 0 <= index < len(hosts)):
-            raise ValueError(f"task index {index} of {len(hosts)} {task_type} host(s)")
-    except (ValueError, KeyError, TypeError) as error:
-        reason = f"no {error}" if isinstance(error, KeyError) else error
-        raise UserError(f"TF_CONFIG '{' '.join(value.split())}' is not a cluster with this "
-                        f"host's task in it ({reason}): set it as {example}") from None
-
-
-@functools.cache
-def distribution_strategy(name):
-    """The distribution strategy of `--strategy`.
-
-    mirrored: over all local GPUs, else all CPUs. multi_worker: over the cluster of TF_CONFIG
-    (each host's GPUs, else its CPU). Made once per process: MultiWorkerMirroredStrategy sets
-    up collective ops, which fails once any op has run ("Collective ops must be configured at
-    program startup"), so `stage_main` makes it right after the device set-up and `train`
-    gets the same one.
-    """
-    if name == "multi_worker":
-        check_tf_config(os.environ.get("TF_CONFIG"))
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name != "mirrored":
-        return tf.distribute.get_strategy()
-    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-    return tf.distribute.MirroredStrategy([device.name for device in devices])
-
-
-def multi_worker(strategy):
-    """Whether `strategy` spans a cluster of processes (--strategy multi_worker)."""
-    return strategy.cluster_resolver is not None and strategy.cluster_resolver.task_type is not None
-
-
-def is_chief(strategy):
-    """Whether this process writes the run's files: always, except under --strategy
-    multi_worker, where the chief does (task type chief, else worker 0)."""
-    if not multi_worker(strategy):
-        return True
-    resolver = strategy.cluster_resolver
-    if "chief" in resolver.cluster_spec().jobs:
-        return resolver.task_type == "chief"
-    return resolver.task_type == "worker" and resolver.task_id == 0
-
-
 def steps_per_execution(steps_per_epoch, limit=16):
     """Train steps per compiled call: the largest divisor of the epoch up to `limit`.
 
-    One call running several steps saves Keras' per-step Python work (about 3 ms a step,
-    a fifth of an adjustment step on a 2-core CPU); a divisor, so that every epoch ends on a
+    One call running several steps saves Keras' per-step Python work, which is a large share
+    of a small net's step (the adjustment net's); a divisor, so that every epoch ends on a
     call (Keras would otherwise run past it); `limit` keeps the progress bar moving.
     """
     return max(d for d in range(1, min(limit, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
@@ -454,33 +200,17 @@ def _restore(checkpoint, latest, folder):
     return int(checkpoint.epoch.numpy())
 
 
-def stage_main(build_stage, original, options_from_flags=None):
-    """The `main` of a training script: `build_stage(config)` -> `Stage`, then `train`.
-
-    `options_from_flags()`: the stage's loss options from its own flags (`Config.decom_options`).
-    """
-
-    def main(argv):
-        if len(argv) > 1:
-            raise UserError(f"unexpected arguments {' '.join(argv[1:])}: see --help")
-        if not FLAGS["verbosity"].present:
-            # absl.app turns INFO logging on, which lets TensorFlow's Python chatter through.
-            logging.set_verbosity(logging.WARNING)
-        print(f"device: {cli.configure_device()}")
-        config = config_from_flags(original)
-        if options_from_flags is not None:
-            config = dataclasses.replace(config, decom_options=options_from_flags())
-        strategy = distribution_strategy(config.strategy)  # Before any op: see there.
-        if is_chief(strategy):
-            train(build_stage(config), config)
-            return
-        # Nor does another worker write the cache (decompositions, streamed stores): it
-        # builds its own in a scratch folder.
-        with tempfile.TemporaryDirectory(prefix="kind_tf_worker_cache_") as cache:
-            config = dataclasses.replace(config, cache_dir=cache)
-            train(build_stage(config), config)
-
-    return main
+def run(build_stage, config):
+    """Builds the stage (`build_stage(config)` -> `Stage`) and trains it: what one run of
+    a training script does once its flags are parsed into `config`."""
+    strategy = distribution.distribution_strategy(config.strategy)  # Before any op: see there.
+    if distribution.is_chief(strategy):
+        return train(build_stage(config), config)
+    # Another worker writes nothing to the run's folders, nor to the cache (decompositions,
+    # streamed stores): it builds its own in a scratch folder.
+    with tempfile.TemporaryDirectory(prefix="kind_tf_worker_cache_") as cache:
+        config = dataclasses.replace(config, cache_dir=cache)
+        return train(build_stage(config), config)
 
 
 def train(stage, config):
@@ -491,7 +221,7 @@ def train(stage, config):
             f"{len(stage.images)} training pairs are fewer than --batch_size "
             f"{config.batch_size}: lower --batch_size or add pairs"
         )
-    strategy = distribution_strategy(config.strategy)
+    strategy = distribution.distribution_strategy(config.strategy)
     if config.batch_size % strategy.num_replicas_in_sync:
         raise UserError(
             f"--batch_size {config.batch_size} does not split evenly over "
@@ -526,9 +256,9 @@ def train(stage, config):
     if initial_epoch:
         print(f"resuming from {latest} at epoch {initial_epoch}; the learning rate schedule "
               "continues from there")
-    chief = is_chief(strategy)
+    chief = distribution.is_chief(strategy)
     resolver = strategy.cluster_resolver
-    workers = "" if not multi_worker(strategy) else (
+    workers = "" if not distribution.multi_worker(strategy) else (
         f", this host {resolver.task_type} {resolver.task_id} of TF_CONFIG's cluster"
         f"{' (the chief: it writes checkpoints, samples and logs)' if chief else ''}")
     print(f"training {net.name} on {len(stage.images)} pairs, {steps_per_epoch} steps of "
@@ -548,18 +278,18 @@ def train(stage, config):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     dataset = dataset.with_options(options)
-    subfolder = checkpoints.NET_FOLDERS[net.name]
+    subfolder = os.path.basename(folder)
     with contextlib.ExitStack() as cleanup:
         if chief:
             save_folder = folder
             sample_folder = os.path.join(config.sample_dir, subfolder)
             os.makedirs(sample_folder, exist_ok=True)
-            writer = tf.summary.create_file_writer(os.path.join(config.log_dir, subfolder))
+            writer = tf.summary.create_file_writer(os.path.join(config.tensorboard_dir, subfolder))
         else:
             # Every worker saves, the others to a scratch folder deleted at the end (the
             # multi-worker Keras tutorial's pattern): saving a sync-on-read variable is a
-            # collective all workers must join. None of ours is one (a save by the chief
-            # alone was tried and works), but one added later would hang a chief-only save.
+            # collective all workers must join. None of ours is one, but one added later
+            # would hang a chief-only save.
             # The others write no samples or logs.
             save_folder = cleanup.enter_context(tempfile.TemporaryDirectory(
                 prefix="kind_tf_worker_checkpoints_"))

@@ -26,6 +26,22 @@ def skimage_ssim(image, reference, channel_axis=-1):
     )
 
 
+def stored_images(store, normalize=True):
+    """Every image of an in-memory `ImageStore`, read through its public rows (`variable`,
+    `offsets`, `sizes`): as the patches see them (uint8 levels normalized by their `ranges`),
+    or as stored with `normalize` False."""
+    from kind_tf import image_store
+
+    rows = store.variable.numpy()
+    images = []
+    for index, ((height, width), start) in enumerate(zip(store.sizes, store.offsets)):
+        image = rows[start:start + height * width].reshape(height, width, store.channels)
+        if normalize and store.ranges is not None:
+            image = image_store.normalized(image, store.ranges[index][None, None]).numpy()
+        images.append(image)
+    return images
+
+
 def _require(path, what):
     if not os.path.isdir(path):
         message = f"{what} not found at {path} (it lives in ../shared beside the checkout)"
@@ -77,7 +93,7 @@ def niqe_reference_dir():
 
 @pytest.fixture(scope="session")
 def reference_ckpt_root(reference_dir, tmp_path_factory):
-    """A checkpoint root in the layout the scripts read (`checkpoints.NET_FOLDERS`): the
+    """A checkpoint root in the layout the scripts read (`stages.STAGES`): the
     authors' decom and adjust weights and the seeded random restoration weights, linked."""
     root = tmp_path_factory.mktemp("reference_ckpt")
     for folder, source in (

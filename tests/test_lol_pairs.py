@@ -82,3 +82,11 @@ def test_split_is_the_original_on_lol_and_all_but_the_samples_beyond():
 def test_split_rejects_counts_the_set_cannot_give(train_pairs, num_samples, message):
     with pytest.raises(UserError, match=message):
         lol_pairs.split(list(range(5)), train_pairs, num_samples)
+
+
+def test_read_exclusions_skips_comments_and_blank_lines(tmp_path):
+    path = tmp_path / "list.txt"
+    path.write_text("648.png  # structure correlation 0.482 < 0.6\n\n# a note\n 142.png\n")
+    assert lol_pairs.read_exclusions(str(path)) == {"648.png", "142.png"}
+    with pytest.raises(UserError, match="--exclude_pairs: cannot read"):
+        lol_pairs.read_exclusions(str(tmp_path / "missing.txt"))

@@ -5,11 +5,9 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from kind_tf import pair_check
-from kind_tf.errors import UserError
+from kind_tf import lol_pairs, pair_check
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,14 +64,6 @@ def test_suspect_pairs_names_the_mismatched_and_the_unreadable(tmp_path):
     assert "cannot read image" in found[1][2]
 
 
-def test_read_exclusions_skips_comments_and_blank_lines(tmp_path):
-    path = tmp_path / "list.txt"
-    path.write_text("648.png  # structure correlation 0.482 < 0.6\n\n# a note\n 142.png\n")
-    assert pair_check.read_exclusions(str(path)) == {"648.png", "142.png"}
-    with pytest.raises(UserError, match="--exclude_pairs: cannot read"):
-        pair_check.read_exclusions(str(tmp_path / "missing.txt"))
-
-
 def test_command_writes_the_list_for_exclude_pairs(tmp_path):
     split = write_split(str(tmp_path / "split"), {
         "a.png": (darkened(scene(8)), scene(8)), "b.png": (darkened(scene(9)), scene(10)),
@@ -85,7 +75,7 @@ def test_command_writes_the_list_for_exclude_pairs(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "b.png: structure correlation" in result.stdout
-    assert pair_check.read_exclusions(str(out)) == {"b.png"}
+    assert lol_pairs.read_exclusions(str(out)) == {"b.png"}
 
 
 def test_command_reports_a_missing_folder_in_one_line(tmp_path):

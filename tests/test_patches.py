@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from conftest import stored_images
 from kind_tf import image_io, image_store, patches
 
 
@@ -158,16 +159,16 @@ def test_uint8_patches_are_crops_of_the_normalized_photos_in_both_modes(tmp_path
             store.put(index, pair, np.array(ranges, np.float32))
         store = store.finish()
         assert store.in_memory == (folder is None)
-        for index, pair in enumerate(pairs):  # the values patches see: load_image's, exactly
-            for side in (0, 3):
-                path = str(tmp_path / f"{index}_{side}.png")
-                Image.fromarray(pair[..., side:side + 3]).save(path)
-                np.testing.assert_array_equal(store.values(index)[..., side:side + 3],
-                                              image_io.load_image(path))
         streams.append(cut(store, 40, patch_size=8, batch_size=4))
     assert streams[0].dtype == np.float32
     np.testing.assert_array_equal(streams[0], streams[1])
-    values = [store.values(index) for index in range(2)]
+    values = stored_images(image_store.ImageStore.open(str(tmp_path / "store"), in_memory=True))
+    for index, pair in enumerate(pairs):  # the values patches see: load_image's, exactly
+        for side in (0, 3):
+            path = str(tmp_path / f"{index}_{side}.png")
+            Image.fromarray(pair[..., side:side + 3]).save(path)
+            np.testing.assert_array_equal(values[index][..., side:side + 3],
+                                          image_io.load_image(path))
     for patch in streams[0][:8]:  # each patch is an augmented crop of one normalized pair
         assert any(
             np.array_equal(original_data_augmentation(image[x:x + 8, y:y + 8], mode), patch)

@@ -1,5 +1,6 @@
 """Tests for kind_tf.recipe: the schedule, and the whole recipe end to end on tiny data."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -10,19 +11,18 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT, make_tiny_lol
-from kind_tf import checkpoints, models, recipe
+from kind_tf import checkpoints, models, recipe, stages, train_config
 from kind_tf.errors import UserError
 
 
 def test_schedule_defaults_and_scaled():
-    stages, decay = recipe.schedule(1.0)
-    assert [epochs for _, _, epochs in stages] == [2000, 1000, 2000] and decay == 500
-    assert [script for _, script, _ in stages] == [
-        "train_decom.py", "train_restoration.py", "train_adjustment.py"]
-    stages, decay = recipe.schedule(0.2)
-    assert [epochs for _, _, epochs in stages] == [400, 200, 400] and decay == 100
-    stages, decay = recipe.schedule(1e-6)  # Never below one epoch.
-    assert [epochs for _, _, epochs in stages] == [1, 1, 1] and decay == 1
+    planned, decay = recipe.schedule(1.0)
+    assert [(spec.name, epochs) for spec, epochs in planned] == [
+        ("decom", 2000), ("restoration", 1000), ("adjust", 2000)] and decay == 500
+    planned, decay = recipe.schedule(0.2)
+    assert [epochs for _, epochs in planned] == [400, 200, 400] and decay == 100
+    planned, decay = recipe.schedule(1e-6)  # Never below one epoch.
+    assert [epochs for _, epochs in planned] == [1, 1, 1] and decay == 1
     with pytest.raises(UserError, match="--epoch_scale"):
         recipe.schedule(0)
 
@@ -32,18 +32,43 @@ def settings(**options):
             **recipe.OPTION_DEFAULTS, **options}
 
 
-def test_stage_commands_pass_the_options_to_their_stages():
+def test_stage_flags_pass_the_options_to_their_stages():
     options = settings(illumination_prior_weight=1.0, illumination_prior_epochs=20,
                        illumination_prior_weight_after=0.1, exclude_pairs="/lists/suspect.txt")
-    decom = recipe.stage_command("train_decom.py", 200, 500, "/run", options)
-    assert decom[-4:] == ["--exclude_pairs=/lists/suspect.txt",
-                          "--illumination_prior_weight=1.0", "--illumination_prior_epochs=20",
-                          "--illumination_prior_weight_after=0.1"]
-    restoration = recipe.stage_command("train_restoration.py", 100, 500, "/run", options)
-    assert restoration[-1] == "--exclude_pairs=/lists/suspect.txt"
-    assert not any("illumination_prior" in part for part in restoration)
+    decom = recipe.stage_flags(stages.named("decom"), 200, 500, "/run", options)
+    assert recipe.stage_command(stages.named("decom"), decom) == [
+        "train_decom.py", "--data_dir=/data", "--ckpt_dir=/run/checkpoint",
+        "--sample_dir=/run/samples", "--tensorboard_dir=/run/logs", "--epochs=200",
+        "--decay_every=500", "--precision=fp32", "--seed=0",
+        "--exclude_pairs=/lists/suspect.txt", "--illumination_prior_weight=1.0",
+        "--illumination_prior_epochs=20", "--illumination_prior_weight_after=0.1"]
+    restoration = recipe.stage_flags(stages.named("restoration"), 100, 500, "/run", options)
+    assert restoration["exclude_pairs"] == "/lists/suspect.txt"
+    assert not any("illumination_prior" in name for name in restoration)
     # The defaults give the original scripts' commands, as before the options existed.
-    assert recipe.stage_command("train_decom.py", 200, 500, "/run", settings())[-1] == "--seed=0"
+    decom = recipe.stage_flags(stages.named("decom"), 200, 500, "/run", settings())
+    assert recipe.stage_command(stages.named("decom"), decom)[-1] == "--seed=0"
+    # What the stage trains with is what its command line would give.
+    config = train_config.make_config(stages.named("decom").original, **decom)
+    assert (config.epochs, config.tensorboard_dir, config.lr_at(500)) == (
+        200, "/run/logs", pytest.approx(1e-5))
+
+
+def test_a_stage_runs_in_this_process_its_output_logged(tmp_path, capsys):
+    def build(config):
+        print(f"building for {config.epochs} epochs")
+        raise UserError("--data_dir 'x' has no our485/")
+
+    spec = dataclasses.replace(stages.named("decom"), build=build)
+    log = recipe.Log(str(tmp_path / recipe.LOG_NAME))
+    values = recipe.stage_flags(spec, 2, 500, str(tmp_path), settings())
+    with pytest.raises(UserError, match=r"^train_decom.py failed: --data_dir 'x' has no "
+                                        r"our485/; see .*recipe.log. Re-run the recipe"):
+        recipe.run_stage(spec, values, log)
+    logged = (tmp_path / recipe.LOG_NAME).read_text()
+    assert logged.startswith("$ train_decom.py --data_dir=/data --ckpt_dir=")
+    assert "building for 2 epochs\n" in logged
+    assert "building for 2 epochs" in capsys.readouterr().out  # and on the terminal
 
 
 def test_a_run_started_before_the_options_resumes_without_them(tmp_path):
@@ -90,7 +115,7 @@ def test_recipe_trains_ships_records_and_resumes(lol_dir, tmp_path):
         for a, b in zip(shipped.weights, trained.weights):
             assert a.dtype == "float32"
             np.testing.assert_array_equal(a.numpy(), b.numpy())
-        folder = out_dir / checkpoints.NET_FOLDERS[net_class().name]
+        folder = checkpoints.net_folder(str(out_dir), net_class())
         names = [name for name, _ in tf.train.list_variables(str(folder))]
         assert not any("optimizer" in name for name in names)
     metrics = json.loads((run_dir / "eval15" / "metrics.json").read_text())
@@ -123,25 +148,25 @@ def shipped_record():
 def test_shipped_record_says_what_trained_the_weights(shipped_record):
     assert [stage["net"] for stage in shipped_record["stages"]] == [
         "DecomNet", "Restoration_net", "Illumination_adjust_net"]
-    stages, _ = recipe.schedule(shipped_record["settings"]["epoch_scale"])
-    for stage, (_, script, epochs) in zip(shipped_record["stages"], stages):
-        assert stage["script"] == script and stage["epochs"] == epochs
+    planned, _ = recipe.schedule(shipped_record["settings"]["epoch_scale"])
+    for stage, (spec, epochs) in zip(shipped_record["stages"], planned, strict=True):
+        assert stage["script"] == spec.script and stage["epochs"] == epochs
         assert stage["runs"][-1]["to_epoch"] == epochs
         assert all(f"--epochs={epochs}" in run["command"] for run in stage["runs"])
 
 
 def test_auto_target_is_the_one_measured_for_the_shipped_decom_net(shipped_record):
-    from kind_tf import pipeline
+    from kind_tf import kind
 
-    assert pipeline.AUTO_TARGET_BRIGHTNESS == pytest.approx(
+    assert kind.AUTO_TARGET_BRIGHTNESS == pytest.approx(
         shipped_record["auto_target_brightness"], abs=5e-5)
 
 
 @pytest.mark.slow
 def test_shipped_weights_reproduce_their_eval15_record(shipped_record, lol_dir, tmp_path):
-    from kind_tf import evaluation, pipeline
+    from kind_tf import evaluation, kind
 
-    report = evaluation.evaluate(pipeline.load_nets(checkpoints.PRETRAINED_DIR),
+    report = evaluation.evaluate(kind.KinD.from_checkpoint(),
                                  f"{lol_dir}/eval15", str(tmp_path), verbose=0)
     recorded = shipped_record["eval15"]
     for ours, theirs in ((report["mean"], recorded["mean"]),
@@ -161,13 +186,13 @@ def test_heldout_pairs_are_those_no_net_after_decom_trains_on():
 
 
 def test_heldout_target_brightness_is_the_mean_illumination_of_the_ground_truths(
-        lol_dir, reference_nets):
+        lol_dir, reference_model):
     from kind_tf import image_io, lol_pairs
 
     pairs = lol_pairs.list_pairs(f"{lol_dir}/eval15")[:2]
     # LOL images (600x400) fit AUTO_RATIO_SIZE: the plain mean of the decomposed L.
-    expected = np.mean([np.mean(reference_nets[0](image_io.load_image(high)[None])[1])
+    expected = np.mean([np.mean(reference_model.decom_net(image_io.load_image(high)[None])[1])
                         for _, high in pairs])
-    assert recipe.heldout_target_brightness(pairs, reference_nets[0]) == pytest.approx(
+    assert recipe.heldout_target_brightness(pairs, reference_model) == pytest.approx(
         expected, rel=1e-6)
 

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from kind_tf import checkpoints, image_io, lol_pairs, stages, training
+from conftest import REPO_ROOT, stored_images
+from kind_tf import checkpoints, image_io, image_store, lol_pairs, stages, train_config
 from kind_tf.errors import UserError
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
 
@@ -26,9 +27,9 @@ def make_lol(root, train_pairs, eval_pairs, size=(40, 30)):
 
 
 def config(tmp_path, patch_size=16, **options):
-    return training.Config(
+    return train_config.Config(
         data_dir=str(tmp_path / "LOL"), ckpt_dir=str(tmp_path / "ckpt"), sample_dir="unused",
-        log_dir="unused", seed=0, epochs=1, batch_size=2, patch_size=patch_size, save_every=1,
+        tensorboard_dir="unused", seed=0, epochs=1, batch_size=2, patch_size=patch_size, save_every=1,
         strategy="default", lr_at=lambda epoch: 1e-4, **options,
     )
 
@@ -59,15 +60,14 @@ def test_decom_stage(tmp_path):
     stage = stages.decom_stage(config(tmp_path))
     pairs = lol_pairs.list_pairs(str(tmp_path / "LOL" / "our485"))
     assert len(stage.images) == 3 and stage.images.dtype == np.uint8  # levels, as stored
-    assert stage.images.values(0).shape == (30, 40, 6)
+    images = stored_images(stage.images)
+    assert images[0].shape == (30, 40, 6)
     # The values patches are cut from: the original's normalized float32, bit for bit.
-    np.testing.assert_array_equal(stage.images.values(2)[..., :3],
-                                  image_io.load_image(pairs[2][0]))
-    np.testing.assert_array_equal(stage.images.values(2)[..., 3:],
-                                  image_io.load_image(pairs[2][1]))
+    np.testing.assert_array_equal(images[2][..., :3], image_io.load_image(pairs[2][0]))
+    np.testing.assert_array_equal(images[2][..., 3:], image_io.load_image(pairs[2][1]))
     assert (stage.augment_modes, stage.reshuffle) == (8, True)
-    example = stage.to_example(tf.constant(stage.images.values(0)[None]), tf.constant([0, 0]))
-    np.testing.assert_array_equal(example["high"][0], stage.images.values(0)[..., 3:])
+    example = stage.to_example(tf.constant(images[0][None]), tf.constant([0, 0]))
+    np.testing.assert_array_equal(example["high"][0], images[0][..., 3:])
     samples = stage.samples(DecomNet(), 7)
     assert [name for name, _ in samples] == ["low_1_7.png", "high_1_7.png", "low_2_7.png",
                                             "high_2_7.png"]
@@ -85,12 +85,12 @@ def test_decom_stage_is_the_original_loss_by_default(tmp_path):
 @pytest.mark.parametrize("after", [0.0, 0.5])
 def test_decom_illumination_prior_warms_up_then_takes_its_weight_after(tmp_path, after):
     make_lol(str(tmp_path / "LOL"), train_pairs=3, eval_pairs=1)
-    stage = stages.decom_stage(config(tmp_path, decom_options=stages.DecomOptions(
+    stage = stages.decom_stage(config(tmp_path, decom_options=train_config.DecomOptions(
         prior_weight=2.0, prior_epochs=2, prior_weight_after=after)))
     assert stage.term_names == stages.DECOM_TERMS + ("illumination_prior",)
     (schedule,) = stage.callbacks
     net = DecomNet()
-    patches = tf.constant(np.stack([stage.images.values(index) for index in range(2)]))
+    patches = tf.constant(np.stack(stored_images(stage.images)[:2]))
     batch = stage.to_example(patches, tf.constant([0, 0]))
     original = float(stages.decom_batch_loss(net, batch)["total"])
     totals = []
@@ -113,7 +113,7 @@ def test_exclude_pairs_leaves_the_listed_training_pairs_out(tmp_path, capsys):
     assert len(stage.images) == 3
     kept = [pair for pair in lol_pairs.list_pairs(str(tmp_path / "LOL" / "our485"))
             if os.path.basename(pair[0]) not in ("1.png", "3.png")]
-    np.testing.assert_array_equal(stage.images.values(2)[..., :3],
+    np.testing.assert_array_equal(stored_images(stage.images)[2][..., :3],
                                   image_io.load_image(kept[2][0]))
     out = capsys.readouterr().out
     assert f"left out: pair '1.png' (listed in {listed})" in out and "'3.png'" in out
@@ -159,7 +159,8 @@ def test_decompositions_are_computed_once_and_shared(with_decom, reference_check
     assert "decompositions of 10 training images: all cached" in out
     pairs = lol_pairs.list_pairs(str(with_decom / "LOL" / "our485"))
     (_, l_low), (_, l_high) = decompose(authors_decom(reference_checkpoint), pairs[0])
-    np.testing.assert_array_equal(stage.images.values(0), np.concatenate([l_low, l_high], -1))
+    np.testing.assert_array_equal(stored_images(stage.images)[0],
+                                  np.concatenate([l_low, l_high], -1))
     shutil.rmtree(with_decom / "ckpt" / "decom_net_train")  # other weights: a new cache
     shutil.copytree(reference_checkpoint("decom_net_train"),
                     str(with_decom / "ckpt" / "decom_net_train"))
@@ -178,10 +179,12 @@ def test_a_set_over_the_memory_budget_streams_the_same_images(with_decom, stage_
     streamed = stage_fn(config(with_decom, memory_budget=1000))  # bytes: the set is larger
     assert in_memory.images.in_memory and not streamed.images.in_memory
     assert "streamed from" in capsys.readouterr().out
-    for index in range(len(in_memory.images)):
-        np.testing.assert_array_equal(streamed.images.values(index),
-                                      in_memory.images.values(index))
     (store,) = os.listdir(with_decom / "ckpt" / "cache" / "stores")
+    written_store = image_store.ImageStore.open(
+        str(with_decom / "ckpt" / "cache" / "stores" / store), in_memory=True)
+    for streamed_image, image in zip(stored_images(written_store),
+                                     stored_images(in_memory.images), strict=True):
+        np.testing.assert_array_equal(streamed_image, image)
     written = os.path.getmtime(with_decom / "ckpt" / "cache" / "stores" / store)
     forced = stage_fn(config(with_decom, data_mode="stream"))  # reused, not rewritten
     assert not forced.images.in_memory
@@ -190,11 +193,11 @@ def test_a_set_over_the_memory_budget_streams_the_same_images(with_decom, stage_
 
 def test_restoration_stage(with_decom, reference_checkpoint):
     stage = stages.restoration_stage(config(with_decom))
-    assert len(stage.images) == 5 and stage.images.values(0).shape == (30, 40, 7)
+    assert len(stage.images) == 5 and stored_images(stage.images)[0].shape == (30, 40, 7)
     pairs = lol_pairs.list_pairs(str(with_decom / "LOL" / "our485"))
     (r_low, l_low), (r_high, _) = decompose(authors_decom(reference_checkpoint), pairs[4])
     expected = np.concatenate([r_low, l_low, r_high**1.2], -1)  # target R_high ** 1.2
-    np.testing.assert_allclose(stage.images.values(4), expected, atol=1e-5)
+    np.testing.assert_allclose(stored_images(stage.images)[4], expected, atol=1e-5)
     example = stage.to_example(tf.constant(expected[None]), tf.constant([0, 0]))
     np.testing.assert_array_equal(example["target"][0], expected[..., 4:])
     samples = stage.samples(RestorationNet(), 3)  # fewer than 466 pairs: eval15 only
@@ -221,7 +224,7 @@ def test_adjustment_stage(with_decom, reference_checkpoint, monkeypatch):
     pairs = lol_pairs.list_pairs(str(with_decom / "LOL" / "our485"))
     (_, l_low), (_, l_high) = decompose(authors_decom(reference_checkpoint), pairs[1])
     assert len(stage.images) == 4
-    np.testing.assert_allclose(stage.images.values(1), np.concatenate([l_low, l_high], -1),
+    np.testing.assert_allclose(stored_images(stage.images)[1], np.concatenate([l_low, l_high], -1),
                                atol=1e-5)
     assert (stage.augment_modes, stage.reshuffle) == (7, False)  # the original's quirks
     samples = stage.samples(IllumAdjustNet(), 9)  # no pair left after the skipped 4: eval15
@@ -262,3 +265,21 @@ def test_adjustment_example_ratio_maps_and_direction():
             np.testing.assert_allclose(ratio_map[0, 0, 0], ratio, rtol=1e-6)
             directions.append("darken")
     assert set(directions) == {"brighten", "darken"}  # a coin per patch
+
+
+def test_the_registry_holds_each_stage_as_the_original_trains_it():
+    assert stages.STAGE_NAMES == ("decom", "restoration", "adjust")
+    assert [(spec.net_class().name, spec.folder, spec.script, spec.default_epochs)
+            for spec in stages.STAGES] == [
+        ("DecomNet", "decom_net_train", "train_decom.py", 2000),
+        ("Restoration_net", "Restoration_net_train", "train_restoration.py", 1000),
+        ("Illumination_adjust_net", "illumination_adjust_net_train", "train_adjustment.py", 2000),
+    ]
+    assert [(spec.original.patch_size, spec.original.batch_size, spec.original.lr_schedule(
+        1000, 1.0), spec.train_pairs, spec.num_samples) for spec in stages.STAGES] == [
+        (48, 10, 1.0, None, 0), (384, 4, 0.5, 466, 13), (48, 10, 1.0, 450, 10)]
+    for spec in stages.STAGES:
+        assert stages.named(spec.name) is spec and stages.of_net(spec.net_class()) is spec
+        assert os.path.isfile(os.path.join(REPO_ROOT, spec.script))
+        assert checkpoints.net_folder("root", spec.net_class()) == os.path.join("root",
+                                                                               spec.folder)

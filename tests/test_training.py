@@ -1,88 +1,22 @@
-"""The shared training loop: schedules, flags, the train step, resume, guards and logs."""
+"""The shared training loop: the train step, resume, guards and logs."""
 
 import json
-import math
 import os
 import shutil
 import subprocess
 import sys
-import types
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 
 from conftest import REPO_ROOT
-from kind_tf import checkpoints, image_io, image_store, models, outputs, stages, training
+from kind_tf import (checkpoints, image_io, image_store, models, outputs, stages, train_config,
+                     training)
 from kind_tf.errors import UserError
 from kind_tf.models import DecomNet, IllumAdjustNet, RestorationNet
 from test_summaries import read_events
-
-FLAGS = flags.FLAGS
-
-
-@pytest.fixture(scope="module")
-def parse_flags():
-    """Parses training flags from a command line (defined once per test process)."""
-    if "schedule" not in FLAGS:
-        training.define_flags(default_epochs=2000)
-
-    def parse(*args):
-        FLAGS.unparse_flags()
-        FLAGS(["train.py", *args])
-        return training.config_from_flags(stages.RESTORATION_ORIGINAL)
-
-    yield parse
-    FLAGS.unparse_flags()
-
-
-def test_reference_schedule_divides_by_ten_every_500_epochs():
-    lrs = [training.reference_lr(epoch, 1e-4, 500, 0.1) for epoch in (0, 499, 500, 999, 1000)]
-    np.testing.assert_allclose(lrs, [1e-4, 1e-4, 1e-5, 1e-5, 1e-6])
-
-
-def test_original_restoration_schedule():
-    epochs = (0, 800, 801, 1250, 1251, 1500, 1501, 1999)
-    lrs = [training.original_restoration_lr(epoch, 1e-4) for epoch in epochs]
-    np.testing.assert_allclose(lrs, [1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5, 2.5e-5, 1e-5, 1e-5])
-    assert training.constant_lr(1999, 1e-4) == 1e-4
-
-
-def test_config_reference_defaults(parse_flags):
-    config = parse_flags()
-    assert (config.batch_size, config.patch_size, config.epochs) == (10, 48, 2000)
-    assert (config.save_every, config.strategy, config.data_dir) == (100, "default", "LOLdataset")
-    assert config.lr_at(499) == 1e-4 and math.isclose(config.lr_at(500), 1e-5)
-    assert config.precision == "fp32"
-    assert parse_flags("--precision=bf16").precision == "bf16"
-
-
-def test_config_original_schedule_uses_the_stage_settings(parse_flags):
-    config = parse_flags("--schedule=original")
-    assert (config.batch_size, config.patch_size) == (4, 384)
-    assert config.lr_at(801) == 5e-5
-    config = parse_flags("--schedule=original", "--patch_size=96", "--lr=1e-3")
-    assert (config.batch_size, config.patch_size, config.lr_at(0)) == (4, 96, 1e-3)
-
-
-@pytest.mark.parametrize("args, flag", [
-    (["--epochs=0"], "--epochs"), (["--batch_size=0"], "--batch_size"),
-    (["--save_every=-1"], "--save_every"), (["--lr=-1"], "--lr"), (["--lr=nan"], "--lr"),
-    (["--decay_factor=0"], "--decay_factor"),
-])
-def test_config_rejects_bad_numbers(parse_flags, args, flag):
-    with pytest.raises(UserError, match=flag):
-        parse_flags(*args)
-
-
-@pytest.mark.parametrize("folder", ["", "decom_net_train"])
-def test_config_refuses_the_shipped_weights_folder(parse_flags, folder):
-    target = os.path.join(checkpoints.PRETRAINED_DIR, folder)
-    with pytest.raises(UserError, match="shipped weights' folder"):
-        parse_flags(f"--ckpt_dir={target}")
-    assert parse_flags(f"--ckpt_dir={checkpoints.PRETRAINED_DIR}_mine").ckpt_dir
 
 
 def one_batch(name, rng, batch_size=2, size=24):
@@ -203,11 +137,11 @@ def tiny_stage(rng, samples_seen=None):
 def tiny_config(tmp_path, **changes):
     config = dict(
         data_dir="unused", ckpt_dir=str(tmp_path / "ckpt"), sample_dir=str(tmp_path / "samples"),
-        log_dir=str(tmp_path / "logs"), seed=3, epochs=2, batch_size=2, patch_size=16,
+        tensorboard_dir=str(tmp_path / "logs"), seed=3, epochs=2, batch_size=2, patch_size=16,
         save_every=1, strategy="default", lr_at=lambda epoch: 1e-3 / (epoch + 1),
     )
     config.update(changes)
-    return training.Config(**config)
+    return train_config.Config(**config)
 
 
 def adjust_folder(tmp_path):
@@ -320,39 +254,3 @@ def test_train_needs_a_full_batch_of_pairs(tmp_path):
 ])
 def test_steps_per_execution_divides_the_epoch(steps_per_epoch, expected):
     assert training.steps_per_execution(steps_per_epoch) == expected
-
-
-@pytest.mark.parametrize("value, message", [
-    (None, "needs the TF_CONFIG environment variable"),
-    ("", "needs the TF_CONFIG environment variable"),
-    ("{not json", "is not a cluster"),
-    ('{"cluster": {"worker": ["a:1"]}}', "no 'task'"),
-    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}', "no 'chief'"),
-    ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 2}}',
-     "task index 2 of 2 worker"),
-    ('{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "task type 'ps'"),
-])
-def test_tf_config_is_checked_with_one_line_saying_what_to_set(value, message):
-    with pytest.raises(UserError, match=message) as error:
-        training.check_tf_config(value)
-    assert "\n" not in str(error.value) and "TF_CONFIG='{\"cluster\"" in str(error.value)
-
-
-def test_tf_config_of_a_two_host_cluster_passes():
-    training.check_tf_config(training.TF_CONFIG_EXAMPLE)
-    training.check_tf_config('{"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, '
-                             '"task": {"type": "worker", "index": 0}}')
-
-
-@pytest.mark.parametrize("cluster, task, chief", [
-    ({"worker": ["a:1", "b:1"]}, ("worker", 0), True),
-    ({"worker": ["a:1", "b:1"]}, ("worker", 1), False),
-    ({"chief": ["a:1"], "worker": ["b:1"]}, ("chief", 0), True),
-    ({"chief": ["a:1"], "worker": ["b:1"]}, ("worker", 0), False),
-])
-def test_the_chief_writes_the_run_files(cluster, task, chief):
-    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
-        tf.train.ClusterSpec(cluster), task_type=task[0], task_id=task[1])
-    strategy = types.SimpleNamespace(cluster_resolver=resolver)
-    assert training.multi_worker(strategy) and training.is_chief(strategy) == chief
-    assert training.is_chief(tf.distribute.get_strategy())
