@@ -44,9 +44,11 @@ STAGES = (
 DECAY_EVERY = 500
 # The run's settings: a resumed run must use the same ones.
 SETTINGS_KEYS = ("epoch_scale", "precision", "seed", "data_dir", "illumination_prior_weight",
-                 "illumination_prior_epochs", "illumination_prior_weight_after", "exclude_pairs")
+                 "illumination_prior_epochs", "illumination_prior_weight_after",
+                 "illumination_prior_offset", "exclude_pairs")
 OPTION_DEFAULTS = {"illumination_prior_weight": 0.0, "illumination_prior_epochs": 0,
-                   "illumination_prior_weight_after": 0.0, "exclude_pairs": None}
+                   "illumination_prior_weight_after": 0.0, "illumination_prior_offset": 0.0,
+                   "exclude_pairs": None}
 RECORD_NAME = "record.json"
 STATE_NAME = "recipe_state.json"
 LOG_NAME = "recipe.log"
@@ -88,7 +90,7 @@ def stage_command(script, epochs, decay_every, run_dir, settings):
     if script == "train_decom.py" and settings.get("illumination_prior_weight"):
         options += [f"--{name}={settings[name]}" for name in (
             "illumination_prior_weight", "illumination_prior_epochs",
-            "illumination_prior_weight_after")]
+            "illumination_prior_weight_after", "illumination_prior_offset")]
     return [
         sys.executable, script,
         f"--data_dir={settings['data_dir']}",
@@ -234,6 +236,7 @@ def main(argv):
                 "illumination_prior_weight": FLAGS.illumination_prior_weight,
                 "illumination_prior_epochs": FLAGS.illumination_prior_epochs,
                 "illumination_prior_weight_after": FLAGS.illumination_prior_weight_after,
+                "illumination_prior_offset": FLAGS.illumination_prior_offset,
                 "exclude_pairs": FLAGS.exclude_pairs and os.path.abspath(FLAGS.exclude_pairs)}
     outputs.make_output_dir(run_dir, "--run_dir")
     outputs.make_output_dir(out_dir, "--out_dir")

@@ -150,11 +150,13 @@ class DecomOptions:
     prior_epochs: `prior_weight` applies in the first this many epochs only (a warm-up that
         picks the basin), `prior_weight_after` after them; 0: `prior_weight` in every epoch.
     prior_weight_after: the prior's weight after the warm-up; 0: the original loss.
+    prior_offset: the prior's target is max_c I + this (at most 1).
     """
 
     prior_weight: float = 0.0
     prior_epochs: int = 0
     prior_weight_after: float = 0.0
+    prior_offset: float = 0.0
 
 
 def define_decom_flags():
@@ -170,13 +172,17 @@ def define_decom_flags():
     flags.DEFINE_float(
         "illumination_prior_weight_after", 0.0, "The prior's weight after "
         "--illumination_prior_epochs; 0 (default): the original loss.", lower_bound=0)
+    flags.DEFINE_float(
+        "illumination_prior_offset", 0.0, "The prior's target is max_c I + this, at most 1 "
+        "(the authors' DecomNet puts L about 0.05 above max_c I).", lower_bound=0)
 
 
 def decom_options_from_flags():
     """The `DecomOptions` of the parsed `define_decom_flags` flags."""
     values = flags.FLAGS
     return DecomOptions(values.illumination_prior_weight, values.illumination_prior_epochs,
-                        values.illumination_prior_weight_after)
+                        values.illumination_prior_weight_after,
+                        values.illumination_prior_offset)
 
 
 class _PriorSchedule(keras.callbacks.Callback):
@@ -197,7 +203,7 @@ def decom_example(patches, seed):
     return {"low": patches[..., :3], "high": patches[..., 3:]}
 
 
-def decom_batch_loss(net, batch, prior_weight=None):
+def decom_batch_loss(net, batch, prior_weight=None, prior_offset=0.0):
     """`losses.decom_loss` of `net` on a batch of `decom_example`s."""
     low, high = batch["low"], batch["high"]
     # Low and high go through the same weights, as the original's shared DecomNet; one pass
@@ -205,7 +211,8 @@ def decom_batch_loss(net, batch, prior_weight=None):
     reflectance, illumination = net(tf.concat([low, high], axis=0), training=True)
     r_low, r_high = tf.split(reflectance, 2)
     l_low, l_high = tf.split(illumination, 2)
-    return losses.decom_loss(low, high, r_low, l_low, r_high, l_high, prior_weight)
+    return losses.decom_loss(low, high, r_low, l_low, r_high, l_high, prior_weight,
+                             prior_offset)
 
 
 def put_levels(store, index, levels):
@@ -254,10 +261,11 @@ def decom_stage(config):
     weight = tf.Variable(options.prior_weight, trainable=False, dtype=tf.float32,
                          name="illumination_prior_weight")
     print(f"DecomNet loss: the original plus {options.prior_weight} x illumination prior"
+          + (f" (target max_c I + {options.prior_offset})" if options.prior_offset else "")
           + (f" in epochs 1..{options.prior_epochs}, {options.prior_weight_after} x after"
              if options.prior_epochs else ""))
     return training.Stage(
-        DecomNet, lambda net, batch: decom_batch_loss(net, batch, weight),
+        DecomNet, lambda net, batch: decom_batch_loss(net, batch, weight, options.prior_offset),
         DECOM_TERMS + ("illumination_prior",), images, decom_example, samples,
         callbacks=(_PriorSchedule(weight, options),),
     )

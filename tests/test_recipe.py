@@ -34,11 +34,13 @@ def settings(**options):
 
 def test_stage_commands_pass_the_options_to_their_stages():
     options = settings(illumination_prior_weight=1.0, illumination_prior_epochs=20,
-                       illumination_prior_weight_after=0.1, exclude_pairs="/lists/suspect.txt")
+                       illumination_prior_weight_after=0.1, illumination_prior_offset=0.05,
+                       exclude_pairs="/lists/suspect.txt")
     decom = recipe.stage_command("train_decom.py", 200, 500, "/run", options)
-    assert decom[-4:] == ["--exclude_pairs=/lists/suspect.txt",
+    assert decom[-5:] == ["--exclude_pairs=/lists/suspect.txt",
                           "--illumination_prior_weight=1.0", "--illumination_prior_epochs=20",
-                          "--illumination_prior_weight_after=0.1"]
+                          "--illumination_prior_weight_after=0.1",
+                          "--illumination_prior_offset=0.05"]
     restoration = recipe.stage_command("train_restoration.py", 100, 500, "/run", options)
     assert restoration[-1] == "--exclude_pairs=/lists/suspect.txt"
     assert not any("illumination_prior" in part for part in restoration)
