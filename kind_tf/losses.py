@@ -69,18 +69,21 @@ def _illumination_input_loss(illumination, image):
     return tf.reduce_mean(x_loss + y_loss)
 
 
-def illumination_prior(illumination, image):
-    """mean |L - max over channels of the image|: the illumination prior of LIME (Guo et al.
-    2017) and PairLIE, not in the original. With R <= 1, R * L = I needs L >= max_c I, and the
-    authors' released DecomNet lands close above it (eval15: mean L_low 0.22, max_c I 0.17)."""
-    return tf.reduce_mean(tf.abs(illumination - tf.reduce_max(image, axis=-1, keepdims=True)))
+def illumination_prior(illumination, image, offset=0.0):
+    """mean |L - min(max over channels of the image + offset, 1)|: the illumination prior of
+    LIME (Guo et al. 2017) and PairLIE, not in the original. With R <= 1, R * L = I needs
+    L >= max_c I, and the authors' released DecomNet lands about 0.05 above it (eval15: mean
+    L_low 0.22, max_c I 0.17); `offset` keeps R = I / L off the sigmoid's saturation at 1."""
+    target = tf.minimum(tf.reduce_max(image, axis=-1, keepdims=True) + offset, 1.0)
+    return tf.reduce_mean(tf.abs(illumination - target))
 
 
-def decom_loss(input_low, input_high, R_low, L_low, R_high, L_high, prior_weight=None):
+def decom_loss(input_low, input_high, R_low, L_low, R_high, L_high, prior_weight=None,
+               prior_offset=0.0):
     """DecomNet loss of `decomposition_net_train.py`; images (B,H,W,3), L (B,H,W,1).
 
     `prior_weight` (a number or a scalar tensor; None: the original loss) adds
-    `illumination_prior` of both images, an option beyond the original.
+    `illumination_prior` of both images (with `prior_offset`), an option beyond the original.
     """
     terms = {
         "recon_low": tf.reduce_mean(tf.abs(R_low * L_low - input_low)),
@@ -100,8 +103,8 @@ def decom_loss(input_low, input_high, R_low, L_low, R_high, L_high, prior_weight
         + 0.15 * terms["i_input_mutual_low"]
     )
     if prior_weight is not None:
-        terms["illumination_prior"] = (illumination_prior(L_low, input_low)
-                                       + illumination_prior(L_high, input_high))
+        terms["illumination_prior"] = (illumination_prior(L_low, input_low, prior_offset)
+                                       + illumination_prior(L_high, input_high, prior_offset))
         terms["total"] += prior_weight * terms["illumination_prior"]
     return terms
 

@@ -45,9 +45,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DECAY_EVERY = 500
 # The run's settings: a resumed run must use the same ones.
 SETTINGS_KEYS = ("epoch_scale", "precision", "seed", "data_dir", "illumination_prior_weight",
-                 "illumination_prior_epochs", "illumination_prior_weight_after", "exclude_pairs")
+                 "illumination_prior_epochs", "illumination_prior_weight_after",
+                 "illumination_prior_offset", "exclude_pairs")
 OPTION_DEFAULTS = {"illumination_prior_weight": 0.0, "illumination_prior_epochs": 0,
-                   "illumination_prior_weight_after": 0.0, "exclude_pairs": None}
+                   "illumination_prior_weight_after": 0.0, "illumination_prior_offset": 0.0,
+                   "exclude_pairs": None}
 RECORD_NAME = "record.json"
 STATE_NAME = "recipe_state.json"
 LOG_NAME = "recipe.log"
@@ -261,6 +263,7 @@ def main(argv):
                 "illumination_prior_weight": FLAGS.illumination_prior_weight,
                 "illumination_prior_epochs": FLAGS.illumination_prior_epochs,
                 "illumination_prior_weight_after": FLAGS.illumination_prior_weight_after,
+                "illumination_prior_offset": FLAGS.illumination_prior_offset,
                 "exclude_pairs": FLAGS.exclude_pairs and os.path.abspath(FLAGS.exclude_pairs)}
     run(settings, run_dir, out_dir, "python -m kind_tf.recipe " + " ".join(sys.argv[1:]))
 

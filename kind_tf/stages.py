@@ -157,7 +157,7 @@ def decom_example(patches, seed):
     return {"low": patches[..., :3], "high": patches[..., 3:]}
 
 
-def decom_batch_loss(net, batch, prior_weight=None):
+def decom_batch_loss(net, batch, prior_weight=None, prior_offset=0.0):
     """`losses.decom_loss` of `net` on a batch of `decom_example`s."""
     low, high = batch["low"], batch["high"]
     # Low and high go through the same weights, as the original's shared DecomNet; one pass
@@ -165,7 +165,8 @@ def decom_batch_loss(net, batch, prior_weight=None):
     reflectance, illumination = net(tf.concat([low, high], axis=0), training=True)
     r_low, r_high = tf.split(reflectance, 2)
     l_low, l_high = tf.split(illumination, 2)
-    return losses.decom_loss(low, high, r_low, l_low, r_high, l_high, prior_weight)
+    return losses.decom_loss(low, high, r_low, l_low, r_high, l_high, prior_weight,
+                             prior_offset)
 
 
 def put_levels(store, index, levels):
@@ -214,10 +215,11 @@ def decom_stage(config):
     weight = tf.Variable(options.prior_weight, trainable=False, dtype=tf.float32,
                          name="illumination_prior_weight")
     print(f"DecomNet loss: the original plus {options.prior_weight} x illumination prior"
+          + (f" (target max_c I + {options.prior_offset})" if options.prior_offset else "")
           + (f" in epochs 1..{options.prior_epochs}, {options.prior_weight_after} x after"
              if options.prior_epochs else ""))
     return training.Stage(
-        DecomNet, lambda net, batch: decom_batch_loss(net, batch, weight),
+        DecomNet, lambda net, batch: decom_batch_loss(net, batch, weight, options.prior_offset),
         DECOM_TERMS + ("illumination_prior",), images, decom_example, samples,
         callbacks=(_PriorSchedule(weight, options),),
     )

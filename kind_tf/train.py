@@ -26,7 +26,7 @@ CONFIG_FLAGS = (
     "cache_dir", "strategy",
 )
 DECOM_FLAGS = ("illumination_prior_weight", "illumination_prior_epochs",
-               "illumination_prior_weight_after")
+               "illumination_prior_weight_after", "illumination_prior_offset")
 
 
 def define_flags(stage=None):
@@ -142,6 +142,10 @@ def define_decom_flags(flag_values=FLAGS):
     flags.DEFINE_float(
         "illumination_prior_weight_after", 0.0, "The prior's weight after "
         "--illumination_prior_epochs; 0 (default): the original loss.", lower_bound=0,
+        flag_values=flag_values)
+    flags.DEFINE_float(
+        "illumination_prior_offset", 0.0, "The prior's target is max_c I + this, at most 1 "
+        "(the authors' DecomNet puts L about 0.05 above max_c I).", lower_bound=0,
         flag_values=flag_values)
 
 

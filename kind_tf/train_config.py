@@ -59,11 +59,13 @@ class DecomOptions:
     prior_epochs: `prior_weight` applies in the first this many epochs only (a warm-up that
         picks the basin), `prior_weight_after` after them; 0: `prior_weight` in every epoch.
     prior_weight_after: the prior's weight after the warm-up; 0: the original loss.
+    prior_offset: the prior's target is max_c I + this (at most 1).
     """
 
     prior_weight: float = 0.0
     prior_epochs: int = 0
     prior_weight_after: float = 0.0
+    prior_offset: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +99,7 @@ def make_config(original, *, data_dir="LOLdataset", ckpt_dir="checkpoint", sampl
                 schedule="reference", precision="fp32", train_pairs=None, num_samples=None,
                 exclude_pairs=None, data_mode="auto", memory_budget_gb=None, cache_dir=None,
                 strategy="default", illumination_prior_weight=0.0, illumination_prior_epochs=0,
-                illumination_prior_weight_after=0.0):
+                illumination_prior_weight_after=0.0, illumination_prior_offset=0.0):
     """The `Config` of the training flags' values (keyword per flag, the flags' defaults).
 
     `original`: the stage's `OriginalSchedule`. `batch_size` / `patch_size` None: the
@@ -135,5 +137,5 @@ def make_config(original, *, data_dir="LOLdataset", ckpt_dir="checkpoint", sampl
         memory_budget=None if memory_budget_gb is None else int(memory_budget_gb * 2**30),
         cache_dir=cache_dir, exclude_pairs=exclude_pairs,
         decom_options=DecomOptions(illumination_prior_weight, illumination_prior_epochs,
-                                   illumination_prior_weight_after),
+                                   illumination_prior_weight_after, illumination_prior_offset),
     )

@@ -187,6 +187,18 @@ def test_illumination_prior_adds_its_weighted_term_to_the_original(golden):
             np.testing.assert_array_equal(terms[name], original[name])
 
 
+def test_illumination_prior_offset_raises_the_target_up_to_1():
+    image = np.zeros((1, 2, 2, 3), np.float32)
+    image[0, 0, 0] = [0.2, 0.5, 0.1]  # max 0.5: target 0.55
+    image[0, 1, 1] = [0.98, 0.3, 0.3]  # max 0.98: target 1, not 1.03
+    illumination = np.full((1, 2, 2, 1), 0.5, np.float32)
+    # |0.5 - 0.55| + |0.5 - 1| + 2 x |0.5 - 0.05|, over 4 pixels.
+    np.testing.assert_allclose(losses.illumination_prior(illumination, image, offset=0.05),
+                               (0.05 + 0.5 + 0.9) / 4, rtol=1e-6)
+    np.testing.assert_allclose(losses.illumination_prior(illumination, image),
+                               (0.0 + 0.48 + 1.0) / 4, rtol=1e-6)
+
+
 def test_restoration_loss_matches_golden(golden):
     g = golden("losses")
     terms = losses.restoration_loss(g["restoration_output_r"], g["restoration_input_high_r"])

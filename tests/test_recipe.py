@@ -34,14 +34,16 @@ def settings(**options):
 
 def test_stage_flags_pass_the_options_to_their_stages():
     options = settings(illumination_prior_weight=1.0, illumination_prior_epochs=20,
-                       illumination_prior_weight_after=0.1, exclude_pairs="/lists/suspect.txt")
+                       illumination_prior_weight_after=0.1, illumination_prior_offset=0.05,
+                       exclude_pairs="/lists/suspect.txt")
     decom = recipe.stage_flags(stages.named("decom"), 200, 500, "/run", options)
     assert recipe.stage_command(stages.named("decom"), decom) == [
         "train_decom.py", "--data_dir=/data", "--ckpt_dir=/run/checkpoint",
         "--sample_dir=/run/samples", "--tensorboard_dir=/run/logs", "--epochs=200",
         "--decay_every=500", "--precision=fp32", "--seed=0",
         "--exclude_pairs=/lists/suspect.txt", "--illumination_prior_weight=1.0",
-        "--illumination_prior_epochs=20", "--illumination_prior_weight_after=0.1"]
+        "--illumination_prior_epochs=20", "--illumination_prior_weight_after=0.1",
+        "--illumination_prior_offset=0.05"]
     restoration = recipe.stage_flags(stages.named("restoration"), 100, 500, "/run", options)
     assert restoration["exclude_pairs"] == "/lists/suspect.txt"
     assert not any("illumination_prior" in name for name in restoration)

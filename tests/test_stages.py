@@ -105,6 +105,18 @@ def test_decom_illumination_prior_warms_up_then_takes_its_weight_after(tmp_path,
                                rtol=1e-6)
 
 
+def test_decom_illumination_prior_offset_reaches_the_loss(tmp_path):
+    make_lol(str(tmp_path / "LOL"), train_pairs=3, eval_pairs=1)
+    stage = stages.decom_stage(config(tmp_path, decom_options=train_config.DecomOptions(
+        prior_weight=1.0, prior_offset=0.05)))
+    net = DecomNet()
+    patches = tf.constant(np.stack(stored_images(stage.images)[:2]))
+    batch = stage.to_example(patches, tf.constant([0, 0]))
+    expected = stages.decom_batch_loss(net, batch, 1.0, 0.05)["illumination_prior"]
+    assert float(expected) != float(stages.decom_batch_loss(net, batch, 1.0)["illumination_prior"])
+    np.testing.assert_allclose(stage.loss(net, batch)["illumination_prior"], expected, rtol=1e-6)
+
+
 def test_exclude_pairs_leaves_the_listed_training_pairs_out(tmp_path, capsys):
     make_lol(str(tmp_path / "LOL"), train_pairs=5, eval_pairs=1)
     listed = tmp_path / "suspect.txt"

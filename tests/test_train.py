@@ -42,14 +42,15 @@ def test_flags_reach_the_config(parse):
                       "--lr=1e-3", "--decay_every=2", "--precision=bf16", "--data_mode=stream",
                       "--memory_budget_gb=1", "--exclude_pairs=/x.txt", "--train_pairs=3",
                       "--num_samples=1", "--cache_dir=/c", "--illumination_prior_weight=1",
-                      "--illumination_prior_epochs=20", "--illumination_prior_weight_after=0.1")
+                      "--illumination_prior_epochs=20", "--illumination_prior_weight_after=0.1",
+                      "--illumination_prior_offset=0.05")
     assert (config.data_dir, config.ckpt_dir, config.seed, config.precision) == (
         "/data", "/run/ckpt", 4, "bf16")
     assert config.lr_at(1) == 1e-3 and config.lr_at(2) == pytest.approx(1e-4)
     assert (config.data_mode, config.memory_budget, config.exclude_pairs) == (
         "stream", 2**30, "/x.txt")
     assert (config.train_pairs, config.num_samples, config.cache_dir) == (3, 1, "/c")
-    assert config.decom_options == train_config.DecomOptions(1.0, 20, 0.1)
+    assert config.decom_options == train_config.DecomOptions(1.0, 20, 0.1, 0.05)
 
 
 def test_the_prior_is_an_option_of_the_decom_stage_only(parse):
