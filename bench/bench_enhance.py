@@ -32,7 +32,8 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench import results_file
-from kind_tf import enhance, evaluation, image_io, models, pipeline, runtime, stages
+from kind_tf import enhance, evaluation, image_io, models, runtime, stages
+from kind_tf.kind import KinD
 
 FLAGS = flags.FLAGS
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,10 +118,10 @@ def original_tf1_worker(ckpt, image_path, runs, output_path):
 
 def memory_worker(ckpt, photo, tile):
     """Enhances `photo` in this fresh process; prints JSON seconds and peak RSS in GiB."""
-    nets = pipeline.load_nets(ckpt)
+    model = KinD.from_checkpoint(ckpt)
     with tempfile.TemporaryDirectory() as output_dir:
         start = time.perf_counter()
-        enhance.enhance_file(photo, nets, output_dir, 5.0, tile=tile)
+        enhance.enhance_file(photo, model, output_dir, 5.0, tile=tile)
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
     print(json.dumps({"seconds": seconds, "peak_rss_gib": peak}))
@@ -136,18 +137,19 @@ def run_worker(*args):
 
 def latency(ckpt, image_path, runs):
     low = image_io.load_image(image_path)[None]
-    nets = {precision: pipeline.load_nets(ckpt, precision) for precision in models.PRECISIONS}
+    kinds = {precision: KinD.from_checkpoint(ckpt, dtype=models.dtype_policy(precision))
+             for precision in models.PRECISIONS}
 
     def compiled_call(precision):
-        return seconds(lambda: pipeline.enhance(low, *nets[precision], 5.0).numpy(), runs)
+        return seconds(lambda: kinds[precision].enhance(low, 5.0).numpy(), runs)
 
     rows = {}
     for precision in models.PRECISIONS:
         rows[f"ours {precision}: one compiled call"] = compiled_call(precision)
         with tempfile.TemporaryDirectory() as output_dir:
             rows[f"ours {precision}: file to file"] = seconds(
-                lambda: enhance.enhance_file(image_path, nets[precision], output_dir, 5.0), runs)
-    ours = pipeline.enhance(low, *nets["fp32"], 5.0).numpy()
+                lambda: enhance.enhance_file(image_path, kinds[precision], output_dir, 5.0), runs)
+    ours = kinds["fp32"].enhance(low, 5.0).numpy()
     with tempfile.TemporaryDirectory() as folder:
         original_output = os.path.join(folder, "original.npy")
         original = run_worker("--worker=original", f"--ckpt={ckpt}", f"--runs={runs}",
@@ -180,13 +182,11 @@ def quality(ckpt, lol_dir):
     for restored in (True, False):
         means = {}
         for precision in models.PRECISIONS:
-            decom, restoration, adjust = pipeline.load_nets(ckpt, precision)
-            if not restored:
-                restoration = lambda inputs: inputs[0]  # noqa: E731 (R_low passed through)
+            model = KinD.from_checkpoint(ckpt, restoration=restored,
+                                         dtype=models.dtype_policy(precision))
             with tempfile.TemporaryDirectory() as output_dir:
                 means[precision] = evaluation.evaluate(
-                    (decom, restoration, adjust), os.path.join(lol_dir, "eval15"), output_dir,
-                    verbose=0)["mean"]
+                    model, os.path.join(lol_dir, "eval15"), output_dir, verbose=0)["mean"]
             mean = means[precision]
             print(f"  {'with' if restored else 'without'} restoration net, {precision}: "
                   f"PSNR {mean['psnr']:.3f}  SSIM {mean['ssim']:.4f}  "

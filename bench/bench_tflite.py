@@ -6,10 +6,10 @@ Usage: python -m bench.bench_tflite [--ckpt pretrained/] [--lol_dir ../shared/LO
 - size: the float32 and the float16-weights model (`export.export_tflite`).
 - latency: median seconds to enhance eval15 low/1.png (600x400) at ratio 5.0, each model run
   by the LiteRT interpreter (`ai-edge-litert`, its default XNNPACK delegate) with its default
-  one thread and with --num_threads, and each as a ratio against `pipeline.enhance` (the one
+  one thread and with --num_threads, and each as a ratio against `KinD.enhance` (the one
   compiled TF call, on every core), all timed in the same interleaved rounds.
 - accuracy: on the 15 eval15 low images, the float32 model's float output against
-  `pipeline.enhance` (max abs difference) and the float16 model's 8-bit output against the
+  `KinD.enhance` (max abs difference) and the float16 model's 8-bit output against the
   float32 model's (PSNR, dB).
 
 Writes bench/results/bench_tflite.json.
@@ -25,7 +25,8 @@ import numpy as np
 from absl import app, flags
 
 from bench import results_file
-from kind_tf import checkpoints, export, image_io, metrics, pipeline, runtime
+from kind_tf import checkpoints, export, image_io, metrics, runtime
+from kind_tf.kind import KinD
 
 FLAGS = flags.FLAGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,9 +49,9 @@ def interleaved_medians(functions, rounds, runs):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def tf_enhance(nets, pixels):
-    """`pipeline.enhance` of a uint8 (1,H,W,3) image, normalized as the original."""
-    return pipeline.enhance(image_io.normalize(pixels / np.float32(255.0)), *nets, RATIO).numpy()
+def tf_enhance(model, pixels):
+    """`KinD.enhance` of a uint8 (1,H,W,3) image, normalized as the original."""
+    return model.enhance(image_io.normalize_pixels(pixels[0])[None], RATIO).numpy()
 
 
 def sizes(paths):
@@ -59,17 +60,17 @@ def sizes(paths):
     return {weights: round(os.path.getsize(path) / 2**20, 2) for weights, path in paths.items()}
 
 
-def latency(nets, paths, image_path, rounds, runs, num_threads):
+def latency(model, paths, image_path, rounds, runs, num_threads):
     pixels = image_io.read_rgb(image_path)[None]
     ratio = np.float32(RATIO)
-    functions = {"TF pipeline.enhance": lambda: tf_enhance(nets, pixels)}
+    functions = {"TF KinD.enhance": lambda: tf_enhance(model, pixels)}
     for weights, path in paths.items():
         for threads in sorted({1, num_threads}):
             runner = export.load_tflite(path, threads)
             label = f"LiteRT {weights}, {threads} thread{'s' * (threads > 1)}"
             functions[label] = lambda runner=runner: runner(image=pixels, ratio=ratio)
     medians = interleaved_medians(functions, rounds, runs)
-    baseline = medians["TF pipeline.enhance"]
+    baseline = medians["TF KinD.enhance"]
     print(f"  {'':<36}{'median':>8}   / TF")
     for name, median in medians.items():
         print(f"  {name:<36}{median:8.3f} s {median / baseline:6.2f}x")
@@ -77,17 +78,17 @@ def latency(nets, paths, image_path, rounds, runs, num_threads):
             for name, median in medians.items()}
 
 
-def accuracy(nets, paths, lol_dir):
+def accuracy(model, paths, lol_dir):
     runners = {weights: export.load_tflite(path) for weights, path in paths.items()}
     differences, psnrs = [], []
     for image_path in image_io.list_images(os.path.join(lol_dir, "eval15", "low")):
         pixels = image_io.read_rgb(image_path)[None]
         results = {weights: runner(image=pixels, ratio=np.float32(RATIO))
                    for weights, runner in runners.items()}
-        differences.append(np.abs(results["float32"]["enhanced"] - tf_enhance(nets, pixels)).max())
+        differences.append(np.abs(results["float32"]["enhanced"] - tf_enhance(model, pixels)).max())
         psnrs.append(metrics.psnr(results["float16"]["enhanced_uint8"][0],
                                   results["float32"]["enhanced_uint8"][0]))
-    print(f"  float32 model vs pipeline.enhance, float output: max abs diff "
+    print(f"  float32 model vs KinD.enhance, float output: max abs diff "
           f"{max(differences):.1e} over {len(differences)} images")
     print(f"  float16 weights vs float32 model, 8-bit output: PSNR mean {np.mean(psnrs):.2f} dB, "
           f"min {min(psnrs):.2f} dB")
@@ -100,19 +101,19 @@ def accuracy(nets, paths, lol_dir):
 def main(argv):
     del argv
     print(f"device: {runtime.configure()}; checkpoint root: {FLAGS.ckpt}; ratio {RATIO}")
-    nets = pipeline.load_nets(FLAGS.ckpt)
+    model = KinD.from_checkpoint(FLAGS.ckpt)
     with tempfile.TemporaryDirectory() as folder:
-        paths = {weights: export.export_tflite(nets, os.path.join(folder, f"kind_{weights}.tflite"),
+        paths = {weights: export.export_tflite(model, os.path.join(folder, f"kind_{weights}.tflite"),
                                                weights)
                  for weights in export.TFLITE_WEIGHTS}
         print("size:")
         found = {"size_mib": sizes(paths)}
         image_path = os.path.join(FLAGS.lol_dir, "eval15", "low", "1.png")
         print(f"latency, {image_path} (600x400), median of {FLAGS.rounds} x {FLAGS.runs}:")
-        found["latency_600x400"] = latency(nets, paths, image_path, FLAGS.rounds, FLAGS.runs,
+        found["latency_600x400"] = latency(model, paths, image_path, FLAGS.rounds, FLAGS.runs,
                                            FLAGS.num_threads)
         print("accuracy, eval15 low images:")
-        found["accuracy_eval15"] = accuracy(nets, paths, FLAGS.lol_dir)
+        found["accuracy_eval15"] = accuracy(model, paths, FLAGS.lol_dir)
     found["litert"] = importlib.metadata.version("ai-edge-litert")
     results_file.write("bench_tflite", found)
 

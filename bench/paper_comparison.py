@@ -26,8 +26,8 @@ import tempfile
 
 from absl import flags
 
-from kind_tf import (checkpoints, cli, evaluation, no_reference, outputs,
-                     pipeline, recipe)
+from kind_tf import checkpoints, cli, evaluation, no_reference, outputs, recipe
+from kind_tf.kind import KinD
 
 FLAGS = flags.FLAGS
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,7 +65,7 @@ def authors_root(directory):
 
 def planned_runs():
     """[(run name, weights "ours"/"authors", set name or "lol", ratio)] in measuring order."""
-    runs = [("lol_ours", "ours", "lol", None), ("lol_authors", "authors", "lol", None)]
+    runs = [("lol_ours", "ours", "lol", "gt"), ("lol_authors", "authors", "lol", "gt")]
     for name in FLAGS.sets:
         runs += [(f"{name}_ours_auto", "ours", name, "auto"),
                  (f"{name}_ours_5", "ours", name, AUTHORS_RATIO),
@@ -73,16 +73,16 @@ def planned_runs():
     return runs
 
 
-def measure(run, weights, dataset, ratio, nets):
+def measure(run, weights, dataset, ratio, model):
     output_dir = os.path.join(FLAGS.run_dir, run)
     details = {"ckpt": FLAGS.ckpt if weights == "ours" else "authors' decom + adjust",
                "precision": "fp32", "restoration": weights == "ours"}
     if dataset == "lol":
-        report = evaluation.evaluate(nets, FLAGS.lol_dir, output_dir, ratio, details=details,
+        report = evaluation.evaluate(model, FLAGS.lol_dir, output_dir, ratio, details=details,
                                      verbose=2, metric_names=LOL_METRICS)
         print(evaluation.format_table(report))
     else:
-        report = no_reference.evaluate_photos(nets, os.path.join(FLAGS.sets_dir, dataset),
+        report = no_reference.evaluate_photos(model, os.path.join(FLAGS.sets_dir, dataset),
                                               output_dir, ratio, details=details)
         print(no_reference.format_table(report))
     return report
@@ -157,7 +157,7 @@ def main(argv):
     del argv
     host, (commit, _) = recipe.host_description(), recipe.git_commit()
     os.makedirs(FLAGS.out_dir, exist_ok=True)
-    reports, nets = {}, {}
+    reports, models = {}, {}
     with tempfile.TemporaryDirectory() as temporary:
         roots = {"ours": FLAGS.ckpt, "authors": authors_root(temporary)}
         for run, weights, dataset, ratio in planned_runs():
@@ -170,11 +170,11 @@ def main(argv):
                     reports[run] = json.load(file)
                 print(f"{run}: measured before ({saved})")
             else:
-                if weights not in nets:
-                    nets[weights] = pipeline.load_nets(roots[weights],
-                                                       restoration=weights == "ours")
+                if weights not in models:
+                    models[weights] = KinD.from_checkpoint(roots[weights],
+                                                           restoration=weights == "ours")
                 print(f"measuring {run}", flush=True)
-                reports[run] = measure(run, weights, dataset, ratio, nets[weights])
+                reports[run] = measure(run, weights, dataset, ratio, models[weights])
             copy = os.path.join(FLAGS.out_dir, run)
             os.makedirs(copy, exist_ok=True)
             for name in ("metrics.json", "metrics.csv"):
