@@ -85,7 +85,7 @@ def enhance_all(paths, model, output_dir, **options):
     """Enhances every photo of `paths` (`enhance_file` with `options`), with progress; returns
     the photos that failed. With several photos, one that fails for whatever reason is
     reported on one line and skipped, and the others are written."""
-    progress = progress.progress_bar(len(paths), "photo")
+    bar = progress.progress_bar(len(paths), "photo")
     failed = []
     for index, path in enumerate(paths):
         try:
@@ -95,7 +95,7 @@ def enhance_all(paths, model, output_dir, **options):
                 raise
             print(f"\nskipped: {failure_reason(path, error)}", file=sys.stderr)
             failed.append(path)
-        progress.update(index + 1)
+        bar.update(index + 1)
     return failed
 
 

@@ -170,7 +170,7 @@ def evaluate(model, data_dir, output_dir, ratio="gt", selection=slice(None), det
     # The running means are passed in as "stateful" values: Keras' own averaging shows the
     # last image's value on the final line.
     shown = metric_names[:2]
-    progress = progress.progress_bar(len(pairs), "image", stateful_metrics=shown, verbose=verbose)
+    bar = progress.progress_bar(len(pairs), "image", stateful_metrics=shown, verbose=verbose)
     chosen = comparison_indices(len(pairs))
     rows, comparison = [], []
     for index, (low_path, high_path) in enumerate(pairs):
@@ -196,7 +196,7 @@ def evaluate(model, data_dir, output_dir, ratio="gt", selection=slice(None), det
         if index in chosen:
             comparison.append(comparison_row(low_pixels, ours, truth, name,
                                              metrics.psnr(ours, truth)))
-        progress.update(index + 1, [(key, np.mean([r[key] for r in rows])) for key in shown])
+        bar.update(index + 1, [(key, np.mean([r[key] for r in rows])) for key in shown])
     report = {
         "mean": means(rows, metric_names),
         "images": rows,

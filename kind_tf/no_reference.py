@@ -84,7 +84,7 @@ def evaluate_photos(model, data_dir, output_dir, ratio="auto", denoise=True,
     paths = enhance.input_paths(data_dir, "--data_dir")
     outputs.make_output_dir(output_dir)
     shown = metric_names[:2]
-    progress = progress.progress_bar(len(paths), "photo", stateful_metrics=shown)
+    bar = progress.progress_bar(len(paths), "photo", stateful_metrics=shown)
     chosen = evaluation.comparison_indices(len(paths))
     rows, failed, comparison = [], [], []
     for index, path in enumerate(paths):
@@ -98,7 +98,7 @@ def evaluate_photos(model, data_dir, output_dir, ratio="auto", denoise=True,
             rows.append(row)
             if index in chosen:
                 comparison.append(contact_row(low, ours, row))
-        progress.update(index + 1, [(key, evaluation.means(rows, (key,))[key])
+        bar.update(index + 1, [(key, evaluation.means(rows, (key,))[key])
                                     for key in shown if rows])
     if not rows:
         raise UserError(f"none of the {len(paths)} photos of --data_dir '{data_dir}' could be "
