@@ -44,9 +44,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The reference loop's lr step (`--decay_every`'s default).
 DECAY_EVERY = 500
 # The run's settings: a resumed run must use the same ones.
-SETTINGS_KEYS = ("epoch_scale", "precision", "seed", "data_dir", "illumination_prior_weight",
-                 "illumination_prior_epochs", "illumination_prior_weight_after",
-                 "illumination_prior_offset", "exclude_pairs")
+SETTINGS_KEYS = ("epoch_scale", "precision", "seed", "data_dir", *train.DECOM_FLAGS,
+                 "exclude_pairs")
 OPTION_DEFAULTS = {"illumination_prior_weight": 0.0, "illumination_prior_epochs": 0,
                    "illumination_prior_weight_after": 0.0, "illumination_prior_offset": 0.0,
                    "exclude_pairs": None}
@@ -260,10 +259,7 @@ def main(argv):
                             "LOLdataset/README.md")
     settings = {"epoch_scale": FLAGS.epoch_scale, "precision": FLAGS.precision,
                 "seed": FLAGS.seed, "data_dir": os.path.abspath(FLAGS.data_dir),
-                "illumination_prior_weight": FLAGS.illumination_prior_weight,
-                "illumination_prior_epochs": FLAGS.illumination_prior_epochs,
-                "illumination_prior_weight_after": FLAGS.illumination_prior_weight_after,
-                "illumination_prior_offset": FLAGS.illumination_prior_offset,
+                **{name: FLAGS[name].value for name in train.DECOM_FLAGS},
                 "exclude_pairs": FLAGS.exclude_pairs and os.path.abspath(FLAGS.exclude_pairs)}
     run(settings, run_dir, out_dir, "python -m kind_tf.recipe " + " ".join(sys.argv[1:]))
 
